@@ -1,0 +1,290 @@
+//! Command-line flags and environment variables, and their validation.
+//!
+//! Every flag has an environment variable, so the mock can be configured in
+//! a test harness or a container without a command line. Values are checked
+//! at start-up; an invalid one stops the server with a message that names the
+//! flag, the value (except the account key, which is secret) and the fix.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use base64::Engine as _;
+use clap::Parser;
+
+/// Azurite's well-known development account key, the default key. It is
+/// public, so URLs signed with it prove nothing to a real storage account.
+pub const DEVELOPMENT_ACCOUNT_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+/// The storage account in the documentation's example URL.
+pub const DEFAULT_ACCOUNT: &str = "sdsstorage";
+
+/// The flags of the mock server.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "uploadurl-mock",
+    about = "A mock of Microsoft Graph beta's educationSynchronizationProfile uploadUrl"
+)]
+pub struct Args {
+    /// Address and port to listen on (port 0 picks a free port).
+    #[arg(
+        long,
+        env = "UPLOADURL_LISTEN",
+        default_value = "127.0.0.1:8080",
+        value_name = "ADDR:PORT"
+    )]
+    pub listen: SocketAddr,
+
+    /// JSON file of synchronization profiles in Graph's shape: the response of
+    /// GET /education/synchronizationProfiles, or an array of profiles.
+    /// Without it, the built-in default profiles are served.
+    #[arg(long, env = "UPLOADURL_PROFILES", value_name = "FILE")]
+    pub profiles: Option<PathBuf>,
+
+    /// Storage account name in SAS URLs and their signatures.
+    #[arg(long, env = "UPLOADURL_STORAGE_ACCOUNT", default_value = DEFAULT_ACCOUNT, value_name = "NAME")]
+    pub storage_account: String,
+
+    /// Base64 storage account key that signs SAS URLs [default: Azurite's
+    /// development key].
+    #[arg(
+        long,
+        env = "UPLOADURL_STORAGE_KEY",
+        value_name = "BASE64",
+        hide_env_values = true
+    )]
+    pub storage_key: Option<String>,
+
+    /// Blob service endpoint of the URLs, for example
+    /// http://127.0.0.1:10000/devstoreaccount1 for Azurite [default:
+    /// https://{account}.blob.core.windows.net].
+    #[arg(long, env = "UPLOADURL_BLOB_ENDPOINT", value_name = "URL")]
+    pub blob_endpoint: Option<String>,
+
+    /// Service root written in @odata.context as {root}/$metadata#String.
+    #[arg(
+        long,
+        env = "UPLOADURL_SERVICE_ROOT",
+        default_value = uploadurl_api::GRAPH_BETA_SERVICE_ROOT,
+        value_name = "URL"
+    )]
+    pub service_root: String,
+}
+
+/// A decoded storage account key; never printed.
+#[derive(Clone)]
+pub struct AccountKey(Vec<u8>);
+
+impl AccountKey {
+    /// The key's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for AccountKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AccountKey(<redacted>)")
+    }
+}
+
+/// Validated configuration of the server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The profiles file, or `None` for the built-in defaults.
+    pub profiles: Option<PathBuf>,
+    /// The storage account name.
+    pub storage_account: String,
+    /// The decoded account key.
+    pub storage_key: AccountKey,
+    /// The blob endpoint, without a trailing slash.
+    pub blob_endpoint: String,
+    /// The service root, without a trailing slash.
+    pub service_root: String,
+}
+
+/// An invalid flag value.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The account name breaks Azure's naming rule.
+    #[error(
+        "invalid --storage-account {0:?}: a storage account name is 3 to 24 lowercase letters and \
+         digits, such as sdsstorage or devstoreaccount1"
+    )]
+    AccountName(String),
+    /// The key is not base64.
+    #[error(
+        "invalid --storage-key: the value is not base64 ({0}); pass the account key as the Azure \
+         portal shows it (key1 or key2), or omit it to use Azurite's development key"
+    )]
+    AccountKeyEncoding(base64::DecodeError),
+    /// The key is empty.
+    #[error("invalid --storage-key: the key is empty; pass the base64 account key")]
+    AccountKeyEmpty,
+    /// A URL flag is not an http or https URL without query or fragment.
+    #[error("invalid {flag} {value:?}: {reason}; expected an http or https URL such as {example}")]
+    Url {
+        /// The flag.
+        flag: &'static str,
+        /// The value.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+        /// A valid value.
+        example: &'static str,
+    },
+}
+
+impl Args {
+    /// Checks every value and builds the configuration.
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        let account = self.storage_account;
+        let valid_name = (3..=24).contains(&account.len())
+            && account
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        if !valid_name {
+            return Err(ConfigError::AccountName(account));
+        }
+
+        let key_text = self
+            .storage_key
+            .as_deref()
+            .unwrap_or(DEVELOPMENT_ACCOUNT_KEY)
+            .trim();
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(key_text)
+            .map_err(ConfigError::AccountKeyEncoding)?;
+        if key.is_empty() {
+            return Err(ConfigError::AccountKeyEmpty);
+        }
+
+        let blob_endpoint = match self.blob_endpoint {
+            Some(endpoint) => http_url(
+                "--blob-endpoint",
+                &endpoint,
+                "http://127.0.0.1:10000/devstoreaccount1",
+            )?,
+            None => format!("https://{account}.blob.core.windows.net"),
+        };
+        let service_root = http_url(
+            "--service-root",
+            &self.service_root,
+            uploadurl_api::GRAPH_BETA_SERVICE_ROOT,
+        )?;
+
+        Ok(Config {
+            listen: self.listen,
+            profiles: self.profiles,
+            storage_account: account,
+            storage_key: AccountKey(key),
+            blob_endpoint,
+            service_root,
+        })
+    }
+}
+
+/// Checks that `value` is an absolute http(s) URL with a host and no query or
+/// fragment, and returns it without trailing slashes.
+fn http_url(flag: &'static str, value: &str, example: &'static str) -> Result<String, ConfigError> {
+    let invalid = |reason: String| ConfigError::Url {
+        flag,
+        value: value.to_string(),
+        reason,
+        example,
+    };
+    let url = url::Url::parse(value).map_err(|error| invalid(error.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid(format!("the scheme is {:?}", url.scheme())));
+    }
+    if url.host().is_none() {
+        return Err(invalid("the URL has no host".to_string()));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("the URL has a query or fragment".to_string()));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid("the URL has credentials".to_string()));
+    }
+    Ok(value.trim_end_matches('/').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> Args {
+        let mut argv = vec!["uploadurl-mock"];
+        argv.extend_from_slice(extra);
+        Args::try_parse_from(argv).unwrap()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let config = args(&[]).validate().unwrap();
+        assert_eq!(
+            config.blob_endpoint,
+            "https://sdsstorage.blob.core.windows.net"
+        );
+        assert_eq!(config.service_root, "https://graph.microsoft.com/beta");
+        assert_eq!(config.storage_key.bytes().len(), 64);
+    }
+
+    #[test]
+    fn trailing_slashes_are_removed() {
+        let config = args(&[
+            "--blob-endpoint",
+            "http://127.0.0.1:10000/devstoreaccount1/",
+        ])
+        .validate()
+        .unwrap();
+        assert_eq!(
+            config.blob_endpoint,
+            "http://127.0.0.1:10000/devstoreaccount1"
+        );
+    }
+
+    #[test]
+    fn invalid_values_are_named() {
+        let cases: &[(&[&str], &str)] = &[
+            (
+                &["--storage-account", "SDS"],
+                "invalid --storage-account \"SDS\"",
+            ),
+            (
+                &["--storage-key", "not base64!"],
+                "invalid --storage-key: the value is not base64",
+            ),
+            (
+                &["--storage-key", ""],
+                "invalid --storage-key: the key is empty",
+            ),
+            (
+                &["--blob-endpoint", "ftp://x"],
+                "invalid --blob-endpoint \"ftp://x\"",
+            ),
+            (&["--blob-endpoint", "http://x/?a=b"], "query or fragment"),
+            (
+                &["--service-root", "graph"],
+                "invalid --service-root \"graph\"",
+            ),
+        ];
+        for (flags, expected) in cases {
+            let error = args(flags).validate().unwrap_err().to_string();
+            assert!(error.contains(expected), "{flags:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn key_is_not_in_messages() {
+        let secret = "c2VjcmV0LWtleQ%%";
+        let error = args(&["--storage-key", secret])
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(!error.contains(secret), "{error}");
+        assert!(!format!("{:?}", args(&[]).validate().unwrap()).contains("Eby8"));
+    }
+}

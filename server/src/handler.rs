@@ -1,0 +1,73 @@
+//! The implementation of the API trait: routing a request through the
+//! checks that decide its outcome.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use dropshot::{Path, RequestContext};
+use http::HeaderMap;
+use uploadurl_api::{
+    GraphError, GraphResponse, ProfilePathParams, RequestIds, UploadUrlApi, UploadUrlResponse,
+};
+
+use crate::auth::bearer_token;
+use crate::outcome::Failure;
+use crate::profiles::{parse_guid, UploadEligibility};
+use crate::AppState;
+
+/// The mock's implementation of [`UploadUrlApi`].
+pub enum MockApi {}
+
+impl UploadUrlApi for MockApi {
+    type Context = AppState;
+
+    async fn upload_url(
+        rqctx: RequestContext<AppState>,
+        path: Path<ProfilePathParams>,
+    ) -> Result<GraphResponse<UploadUrlResponse>, GraphError> {
+        let state = rqctx.context();
+        let headers = rqctx.request.headers();
+        let ids = RequestIds::from_request(&rqctx.request_id, headers);
+        let id = path.into_inner().id;
+        let issued_at = Utc::now().trunc_subsecs(0);
+        Ok(match state.upload_url(headers, &id, issued_at) {
+            Ok(body) => GraphResponse::ok(body, ids),
+            Err(failure) => GraphResponse::error(failure.status(), failure.body(&ids)),
+        })
+    }
+}
+
+impl AppState {
+    /// Decides the outcome of one uploadUrl request for profile `id` at
+    /// `issued_at` (whole seconds, UTC). Checks run in the order Graph's
+    /// would: authentication, then the key, then the profile.
+    pub fn upload_url(
+        &self,
+        headers: &HeaderMap,
+        id: &str,
+        issued_at: DateTime<Utc>,
+    ) -> Result<UploadUrlResponse, Failure> {
+        bearer_token(headers).map_err(Failure::Unauthorized)?;
+        let key = parse_guid(id).ok_or_else(|| Failure::InvalidId(id.to_string()))?;
+        let profile = self
+            .profiles
+            .get(&key)
+            .ok_or_else(|| Failure::ProfileNotFound(key.to_string()))?;
+        match profile.eligibility() {
+            UploadEligibility::Ready => Ok(UploadUrlResponse {
+                odata_context: self.odata_context.clone(),
+                value: profile.container.upload_url(&self.signer, issued_at),
+            }),
+            UploadEligibility::NotCsvProvider => Err(Failure::NotCsvProvider {
+                id: key.to_string(),
+                provider: profile.record.data_provider.odata_type.clone(),
+            }),
+            UploadEligibility::NotProvisioned(state) => Err(Failure::NotProvisioned {
+                id: key.to_string(),
+                state,
+            }),
+            UploadEligibility::UploadInProgress(status) => Err(Failure::UploadInProgress {
+                id: key.to_string(),
+                status,
+            }),
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! A mock of Microsoft Graph beta's `educationSynchronizationProfile:
+//! uploadUrl`, built on dropshot from the [`uploadurl_api`] trait.
+//!
+//! Modules, in the order a request meets them: [`auth`] reads the bearer
+//! token, [`profiles`] finds the synchronization profile and decides whether
+//! it may upload, [`sas`] signs the upload URL, and [`outcome`] turns each
+//! failure into Graph's error. [`handler`] strings them together and
+//! [`config`] holds the flags.
+
+pub mod auth;
+pub mod config;
+pub mod handler;
+pub mod outcome;
+pub mod profiles;
+pub mod sas;
+
+use dropshot::{ConfigDropshot, HandlerTaskMode, HttpServer, ServerBuilder};
+use slog::{info, Logger};
+
+use crate::config::Config;
+use crate::profiles::{BlobService, ProfileStore, ProfilesError};
+use crate::sas::Signer;
+
+/// The state every request handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    /// The synchronization profiles.
+    pub profiles: ProfileStore,
+    /// Signs SAS URLs with the account key.
+    pub signer: Signer,
+    /// `@odata.context` of a successful response, built once.
+    pub odata_context: String,
+}
+
+impl AppState {
+    /// Builds the state from the configuration, loading the profiles.
+    pub fn new(config: &Config) -> Result<Self, ProfilesError> {
+        let blob = BlobService {
+            endpoint: &config.blob_endpoint,
+            account: &config.storage_account,
+        };
+        let profiles = match &config.profiles {
+            Some(path) => ProfileStore::load(path, &blob)?,
+            None => ProfileStore::defaults(&blob),
+        };
+        Ok(AppState {
+            profiles,
+            signer: Signer::new(config.storage_key.bytes()),
+            odata_context: format!("{}/$metadata#String", config.service_root),
+        })
+    }
+}
+
+/// Why the server did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The profiles could not be loaded.
+    #[error(transparent)]
+    Profiles(#[from] ProfilesError),
+    /// The API trait's description is invalid.
+    #[error("invalid API description: {0}")]
+    Api(String),
+    /// The listening socket could not be opened.
+    #[error("failed to start the HTTP server; pass another --listen address if the port is taken")]
+    Listen(#[source] dropshot::BuildError),
+}
+
+/// Starts the mock on `config.listen`.
+pub fn start(config: &Config, log: &Logger) -> Result<HttpServer<AppState>, StartError> {
+    let state = AppState::new(config)?;
+    info!(log, "profiles loaded";
+        "count" => state.profiles.len(),
+        "source" => config.profiles.as_ref().map_or("built-in defaults".to_string(), |p| p.display().to_string()),
+    );
+    let api = uploadurl_api::upload_url_api_mod::api_description::<handler::MockApi>()
+        .map_err(|errors| StartError::Api(errors.to_string()))?;
+    let dropshot_config = ConfigDropshot {
+        bind_address: config.listen,
+        default_request_body_max_bytes: 1024,
+        default_handler_task_mode: HandlerTaskMode::Detached,
+        log_headers: Vec::new(),
+        compression: dropshot::CompressionConfig::None,
+    };
+    ServerBuilder::new(api, state, log.clone())
+        .config(dropshot_config)
+        .start()
+        .map_err(StartError::Listen)
+}

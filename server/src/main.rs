@@ -1,0 +1,118 @@
+//! `uploadurl-mock`: starts the mock on 127.0.0.1 and prints how to call it.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use dropshot::{ConfigLogging, ConfigLoggingLevel};
+use slog::{error, info};
+use uploadurl_server::config::Args;
+use uploadurl_server::profiles::UploadEligibility;
+
+/// The token in the printed curl command. Any well-formed bearer token is
+/// accepted.
+const EXAMPLE_TOKEN: &str = "mock-token";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = match Args::parse().validate() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let log = match (ConfigLogging::StderrTerminal {
+        level: ConfigLoggingLevel::Info,
+    })
+    .to_logger("uploadurl-mock")
+    {
+        Ok(log) => log,
+        Err(error) => {
+            eprintln!("error: failed to set up logging: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    let server = match uploadurl_server::start(&config, &log) {
+        Ok(server) => server,
+        Err(error) => {
+            let mut message = error.to_string();
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                message.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            eprintln!("error: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let address = server.local_addr();
+    print_banner(address, server.app_private());
+
+    let result = tokio::select! {
+        result = server.wait_for_shutdown() => result,
+        () = shutdown_signal() => {
+            info!(log, "shutting down");
+            server.close().await
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            error!(log, "server stopped with an error"; "error" => message);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints the base URL, the profiles with the status each gets, and a curl
+/// command that returns 200.
+fn print_banner(address: std::net::SocketAddr, state: &uploadurl_server::AppState) {
+    let base = format!("http://{address}{}", uploadurl_api::SERVICE_PATH);
+    println!("uploadUrl mock listening on http://{address}");
+    println!("base URL (as https://graph.microsoft.com/beta): {base}");
+    println!();
+    println!("profiles:");
+    let mut ready = None;
+    for (id, profile) in state.profiles.iter() {
+        let status = match profile.eligibility() {
+            UploadEligibility::Ready => {
+                ready.get_or_insert(*id);
+                "200"
+            }
+            UploadEligibility::NotCsvProvider => "400",
+            UploadEligibility::NotProvisioned(_) | UploadEligibility::UploadInProgress(_) => "409",
+        };
+        println!("  {status}  {id}  {}", profile.record.display_name);
+    }
+    println!();
+    if let Some(id) = ready {
+        println!("try:");
+        println!(
+            "  curl -sS -H 'Authorization: Bearer {EXAMPLE_TOKEN}' \
+             {base}/education/synchronizationProfiles/{id}/uploadUrl"
+        );
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

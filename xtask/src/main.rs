@@ -1,0 +1,38 @@
+//! Workspace tasks, run as `cargo xtask <task>`.
+
+mod regen;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Tasks of the uploadUrl workspace")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Regenerate the OpenAPI document and the progenitor client from the API
+    /// trait.
+    Regen {
+        /// Write nothing; exit 1 with a unified diff when a generated file is
+        /// stale.
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::Regen { check } => regen::run(check),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
