@@ -1,6 +1,7 @@
 //! Workspace tasks, run as `cargo xtask <task>`.
 
 mod regen;
+mod test;
 
 use clap::{Parser, Subcommand};
 
@@ -21,12 +22,16 @@ enum Task {
         #[arg(long)]
         check: bool,
     },
+    /// Run every test of the workspace, after installing and starting what
+    /// the tests need.
+    Test,
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.task {
         Task::Regen { check } => regen::run(check),
+        Task::Test => test::run(),
     };
     match result {
         Ok(code) => code,

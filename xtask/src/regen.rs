@@ -6,6 +6,7 @@
 //! from openapiv3's ordered maps and the client is formatted by prettyplease,
 //! so the same trait always gives byte-identical files.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -31,9 +32,25 @@ struct Generated {
 
 /// Regenerates every file, or checks them when `check` is set.
 pub fn run(check: bool) -> Result<ExitCode> {
-    let root = workspace_root();
+    let files = generate()?;
+    let mut stdout = std::io::stdout().lock();
+    let stale = sync(&workspace_root(), &files, check, &mut stdout)?;
+    if stale > 0 {
+        eprintln!(
+            "{stale} generated file(s) are stale; run `{REGEN_COMMAND}` and commit the result"
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    if check {
+        writeln!(stdout, "all generated files are current")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Renders every generated file from the trait.
+fn generate() -> Result<Vec<Generated>> {
     let document = build_document()?;
-    let files = [
+    Ok(vec![
         Generated {
             path: DOCUMENT_PATH,
             contents: render_document(&document)?,
@@ -42,10 +59,15 @@ pub fn run(check: bool) -> Result<ExitCode> {
             path: CLIENT_PATH,
             contents: render_client(&document)?,
         },
-    ];
+    ])
+}
 
+/// Brings the files under `root` up to date, or with `check` only reports
+/// each stale one as a unified diff on `out`. Returns the number of stale
+/// files found in check mode.
+fn sync(root: &Path, files: &[Generated], check: bool, out: &mut impl Write) -> Result<usize> {
     let mut stale = 0;
-    for file in &files {
+    for file in files {
         let path = root.join(file.path);
         let current = match std::fs::read_to_string(&path) {
             Ok(text) => Some(text),
@@ -59,24 +81,19 @@ pub fn run(check: bool) -> Result<ExitCode> {
         }
         if check {
             stale += 1;
-            print_diff(file.path, current.as_deref().unwrap_or(""), &file.contents);
+            write_diff(
+                out,
+                file.path,
+                current.as_deref().unwrap_or(""),
+                &file.contents,
+            )?;
         } else {
             std::fs::write(&path, &file.contents)
                 .with_context(|| format!("failed to write {}", path.display()))?;
-            println!("wrote {}", file.path);
+            writeln!(out, "wrote {}", file.path)?;
         }
     }
-
-    if stale > 0 {
-        eprintln!(
-            "{stale} generated file(s) are stale; run `{REGEN_COMMAND}` and commit the result"
-        );
-        return Ok(ExitCode::FAILURE);
-    }
-    if check {
-        println!("all generated files are current");
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(stale)
 }
 
 /// Returns the workspace root, the parent of this crate's folder.
@@ -139,25 +156,18 @@ pub fn build_document() -> Result<OpenAPI> {
 }
 
 /// Serializes the document as pretty JSON whose first key is a banner naming
-/// the command that regenerates it.
+/// the command that regenerates it. JSON has no comments, and OpenAPI allows
+/// `x-` extensions at the top level.
 fn render_document(document: &OpenAPI) -> Result<String> {
-    let serde_json::Value::Object(fields) =
-        serde_json::to_value(document).context("failed to serialize the document")?
-    else {
+    let text =
+        serde_json::to_string_pretty(document).context("failed to serialize the document")?;
+    let Some(fields) = text.strip_prefix("{\n") else {
         bail!("the document did not serialize to a JSON object");
     };
-    let mut ordered = serde_json::Map::new();
-    ordered.insert(
-        "x-generated-by".to_string(),
-        serde_json::Value::String(format!(
-            "{REGEN_COMMAND} from the UploadUrlApi trait in openapi/src/lib.rs; do not edit by hand"
-        )),
-    );
-    ordered.extend(fields);
-    let mut text = serde_json::to_string_pretty(&serde_json::Value::Object(ordered))
-        .context("failed to serialize the document")?;
-    text.push('\n');
-    Ok(text)
+    let banner = serde_json::to_string(&format!(
+        "{REGEN_COMMAND} from the UploadUrlApi trait in openapi/src/lib.rs; do not edit by hand"
+    ))?;
+    Ok(format!("{{\n  \"x-generated-by\": {banner},\n{fields}\n"))
 }
 
 /// Generates the client with progenitor and formats it with prettyplease.
@@ -175,14 +185,105 @@ fn render_client(document: &OpenAPI) -> Result<String> {
     ))
 }
 
-/// Prints a unified diff from the checked-in file to the regenerated one.
-fn print_diff(path: &str, current: &str, expected: &str) {
+/// Writes a unified diff from the checked-in file to the regenerated one.
+fn write_diff(out: &mut impl Write, path: &str, current: &str, expected: &str) -> Result<()> {
     let diff = similar::TextDiff::from_lines(current, expected);
-    print!(
+    write!(
+        out,
         "{}",
         diff.unified_diff().context_radius(3).header(
             &format!("a/{path} (checked in)"),
             &format!("b/{path} (regenerated)")
         )
-    );
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_root(name: &str) -> PathBuf {
+        let root = std::env::temp_dir().join(format!("xtask-regen-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("openapi")).unwrap();
+        std::fs::create_dir_all(root.join("client/src")).unwrap();
+        root
+    }
+
+    #[test]
+    fn generation_is_deterministic() {
+        let first = generate().unwrap();
+        let second = generate().unwrap();
+        for (a, b) in first.iter().zip(&second) {
+            assert_eq!(
+                a.contents, b.contents,
+                "{} differs between two runs",
+                a.path
+            );
+        }
+    }
+
+    #[test]
+    fn generated_files_start_with_banner() {
+        for file in generate().unwrap() {
+            let head: String = file.contents.lines().take(2).collect::<Vec<_>>().join("\n");
+            assert!(
+                head.contains(REGEN_COMMAND),
+                "{} starts with {head:?}",
+                file.path
+            );
+        }
+    }
+
+    #[test]
+    fn check_reports_stale_file_as_diff() {
+        let root = temp_root("stale");
+        let files = generate().unwrap();
+        let mut out = Vec::new();
+        assert_eq!(sync(&root, &files, false, &mut out).unwrap(), 0);
+
+        let mut out = Vec::new();
+        assert_eq!(sync(&root, &files, true, &mut out).unwrap(), 0);
+        assert!(out.is_empty());
+
+        // A change to the trait shows up as a difference in the document.
+        let mut changed = generate().unwrap();
+        changed[0].contents = changed[0].contents.replace("\"/education/", "\"/edu/");
+        let mut out = Vec::new();
+        assert_eq!(sync(&root, &changed, true, &mut out).unwrap(), 1);
+        let diff = String::from_utf8(out).unwrap();
+        assert!(
+            diff.contains("--- a/openapi/uploadurl.json (checked in)"),
+            "{diff}"
+        );
+        assert!(
+            diff.contains("-    \"/education/synchronizationProfiles/{id}/uploadUrl\""),
+            "{diff}"
+        );
+        assert!(
+            diff.contains("+    \"/edu/synchronizationProfiles/{id}/uploadUrl\""),
+            "{diff}"
+        );
+
+        // Check mode wrote nothing.
+        let on_disk = std::fs::read_to_string(root.join(DOCUMENT_PATH)).unwrap();
+        assert_eq!(on_disk, files[0].contents);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn document_has_graph_server_and_bearer_security() {
+        let document = build_document().unwrap();
+        assert_eq!(document.servers[0].url, "https://graph.microsoft.com/beta");
+        assert!(document
+            .paths
+            .paths
+            .contains_key("/education/synchronizationProfiles/{id}/uploadUrl"));
+        assert!(document
+            .security
+            .as_ref()
+            .is_some_and(|s| s[0].contains_key(SECURITY_SCHEME)));
+        assert!(document.openapi.starts_with("3.0."));
+    }
 }

@@ -1,0 +1,14 @@
+//! Conformance of the uploadUrl mock, or of any deployment of the operation,
+//! with Graph's documented example.
+//!
+//! [`fixture`] reads the documented exchange and its named exceptions,
+//! [`compare`] holds a response against it field by field, [`exchange`]
+//! captures responses and snapshots them with redactions that check each
+//! dynamic value's format before hiding it, and [`target`] starts the mock
+//! in-process or points at a running server.
+
+pub mod compare;
+pub mod exchange;
+pub mod fixture;
+pub mod sas_url;
+pub mod target;

@@ -1,0 +1,124 @@
+//! The `uploadurl-mock` binary as a user runs it: the printed curl command
+//! returns 200, and invalid flags stop it with a message naming the value.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_uploadurl-mock");
+
+/// Kills the server when the test ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the binary and returns it with the printed curl command's
+/// Authorization header and URL.
+fn start(extra: &[&str]) -> (Running, String, String) {
+    let child = Command::new(BINARY)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+    let mut running = Running(child);
+    let stdout = running.0.stdout.take().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(command) = line.trim().strip_prefix("curl ") {
+            let header = command.split('\'').nth(1).unwrap().to_string();
+            let url = command.split_whitespace().last().unwrap().to_string();
+            return (running, header, url);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no curl command printed within 30 s"
+        );
+    }
+    panic!("the binary exited without printing a curl command");
+}
+
+#[tokio::test]
+async fn printed_curl_command_returns_200() {
+    let (_server, header, url) = start(&[]);
+    let (name, value) = header.split_once(": ").unwrap();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    assert!(
+        url.contains("/beta/education/synchronizationProfiles/"),
+        "{url}"
+    );
+    let response = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(&url)
+        .header(name, value)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        body["@odata.context"],
+        "https://graph.microsoft.com/beta/$metadata#String"
+    );
+    assert!(body["value"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://sdsstorage.blob.core.windows.net/"));
+}
+
+#[test]
+fn invalid_flags_are_rejected_with_the_value() {
+    let dir = std::env::temp_dir().join(format!("uploadurl-mock-flags-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let broken = dir.join("profiles.json");
+    std::fs::write(&broken, r#"{"value": [{"id": "abc"}]}"#).unwrap();
+    let broken = broken.to_str().unwrap();
+    let missing = dir.join("missing.json");
+    let missing = missing.to_str().unwrap();
+
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--listen", "localhost"],
+            "invalid value 'localhost' for '--listen <ADDR:PORT>'",
+        ),
+        (
+            &["--storage-account", "Bad_Name"],
+            "invalid --storage-account \"Bad_Name\"",
+        ),
+        (
+            &["--storage-key", "***"],
+            "invalid --storage-key: the value is not base64",
+        ),
+        (
+            &["--blob-endpoint", "localhost:10000"],
+            "invalid --blob-endpoint \"localhost:10000\"",
+        ),
+        (
+            &["--service-root", "https://graph.microsoft.com/beta?x=1"],
+            "query or fragment",
+        ),
+        (&["--profiles", broken], "invalid profile 0 in"),
+        (&["--profiles", missing], "failed to read profiles file"),
+    ];
+    for (flags, expected) in cases {
+        let mut command = Command::new(BINARY);
+        if !flags.contains(&"--listen") {
+            command.args(["--listen", "127.0.0.1:0"]);
+        }
+        let output = command.args(*flags).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{flags:?} started the server");
+        assert!(stderr.contains(expected), "{flags:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{flags:?}: {stderr}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
