@@ -134,7 +134,7 @@ impl ClientHooks<()> for &Client {}
 impl Client {
     /**Retrieve a SAS URL for uploading School Data Sync CSV files
 
-Returns a write-only container shared access signature (SAS) URL for the synchronization profile's Azure blob storage container, valid for one hour. Only profiles whose data provider is `educationCsvDataProvider` get a URL. A profile whose previous upload is still being processed answers `409 Conflict`.
+Returns a write-only container shared access signature (SAS) URL for the synchronization profile's Azure blob storage container, valid for one hour. Only profiles whose data provider is `educationCsvDataProvider` get a URL. A profile whose previous upload is still being processed gets `409 Conflict`.
 
 Sends a `GET` request to `/education/synchronizationProfiles/{id}/uploadUrl`
 

@@ -69,9 +69,9 @@ impl ODataError {
 /// The error type of the API trait: a Graph error body with its status.
 ///
 /// Handlers send their errors as [`crate::GraphResponse`] so that the
-/// response carries Graph's headers. This type is what dropshot builds when
-/// one of its extractors rejects a request before the handler runs, through
-/// `From<HttpError>`; it also gives the OpenAPI document its error schema.
+/// response carries Graph's headers. Dropshot builds this type through
+/// `From<HttpError>` when one of its extractors rejects a request before the
+/// handler runs. It also gives the OpenAPI document its error schema.
 #[derive(Debug)]
 pub struct GraphError {
     /// The HTTP status of the error response.

@@ -48,7 +48,7 @@ pub trait UploadUrlApi {
     /// the synchronization profile's Azure blob storage container, valid for
     /// one hour. Only profiles whose data provider is
     /// `educationCsvDataProvider` get a URL. A profile whose previous upload is
-    /// still being processed answers `409 Conflict`.
+    /// still being processed gets `409 Conflict`.
     //
     // Handlers return every outcome they decide, success or Graph error, as a
     // `GraphResponse`, because dropshot's error path cannot add response

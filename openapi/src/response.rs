@@ -117,7 +117,7 @@ impl<T> GraphResponse<T> {
         }
     }
 
-    /// The HTTP status of the response.
+    /// Returns the HTTP status of the response.
     pub fn status(&self) -> StatusCode {
         self.status
     }

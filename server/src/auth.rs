@@ -6,7 +6,7 @@
 
 use http::HeaderMap;
 
-/// Why a request's `Authorization` header was rejected (401).
+/// The reason a request's `Authorization` header was rejected (401).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthError {
     /// No `Authorization` header, or `Bearer` with no token.
@@ -20,7 +20,7 @@ pub enum AuthError {
 }
 
 impl AuthError {
-    /// The message of the Graph error body.
+    /// Returns the message of the Graph error body.
     pub fn message(self) -> &'static str {
         match self {
             AuthError::Missing => "Access token is empty.",
