@@ -71,6 +71,15 @@ pub struct Args {
     pub service_root: String,
 }
 
+/// Parses `--listen`: an IP address and a port, since a host name could
+/// resolve to an address other than the one the server should bind.
+fn parse_listen(value: &str) -> Result<SocketAddr, String> {
+    value.parse().map_err(|_| {
+        "expected an IP address and port such as 127.0.0.1:8080, or 127.0.0.1:0 for a free port"
+            .to_string()
+    })
+}
+
 /// A decoded storage account key; never printed.
 #[derive(Clone)]
 pub struct AccountKey(Vec<u8>);

@@ -57,7 +57,10 @@ async fn main() -> ExitCode {
         }
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            info!(log, "stopped");
+            ExitCode::SUCCESS
+        }
         Err(message) => {
             error!(log, "server stopped with an error"; "error" => message);
             ExitCode::FAILURE
