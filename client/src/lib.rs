@@ -84,7 +84,14 @@ impl UploadUrlClient {
 
     /// Retrieves the upload SAS URL of the synchronization profile
     /// `profile_id`.
+    ///
+    /// An empty id, `.` or `..` is rejected before sending, because it cannot
+    /// stand as a path segment: URL normalization would drop or merge it and
+    /// send the request to another path.
     pub async fn upload_url(&self, profile_id: &str) -> Result<types::UploadUrlResponse, Error> {
+        if matches!(profile_id, "" | "." | "..") {
+            return Err(Error::InvalidProfileId(profile_id.to_string()));
+        }
         let response = self.inner.upload_url(profile_id).await?;
         Ok(response.into_inner())
     }

@@ -187,3 +187,15 @@ async fn client_decodes_unauthorized() {
     snapshot_settings()
         .bind(|| insta::assert_json_snapshot!("client_upload_url_unauthorized", outcome));
 }
+
+#[tokio::test]
+async fn client_rejects_unsendable_ids() {
+    let target = Target::from_env().await.unwrap();
+    for id in ["", ".", ".."] {
+        let error = target.client().upload_url(id).await.unwrap_err();
+        assert!(
+            matches!(error, uploadurl_client::Error::InvalidProfileId(ref rejected) if rejected == id),
+            "{id:?}: {error:#?}"
+        );
+    }
+}

@@ -31,7 +31,8 @@ pub struct Args {
         long,
         env = "UPLOADURL_LISTEN",
         default_value = "127.0.0.1:8080",
-        value_name = "ADDR:PORT"
+        value_name = "ADDR:PORT",
+        value_parser = parse_listen
     )]
     pub listen: SocketAddr,
 
@@ -123,12 +124,13 @@ pub enum ConfigError {
          digits, such as sdsstorage or devstoreaccount1"
     )]
     AccountName(String),
-    /// The key is not base64.
+    /// The key is not base64. The decoder's own message is left out because
+    /// it quotes a character of the key and its position.
     #[error(
-        "invalid --storage-key: the value is not base64 ({0}); pass the account key as the Azure \
+        "invalid --storage-key: the value is not valid base64; pass the account key as the Azure \
          portal shows it (key1 or key2), or omit it to use Azurite's development key"
     )]
-    AccountKeyEncoding(base64::DecodeError),
+    AccountKeyEncoding,
     /// The key is empty.
     #[error("invalid --storage-key: the key is empty; pass the base64 account key")]
     AccountKeyEmpty,
@@ -165,7 +167,7 @@ impl Args {
             .trim();
         let key = base64::engine::general_purpose::STANDARD
             .decode(key_text)
-            .map_err(ConfigError::AccountKeyEncoding)?;
+            .map_err(|_| ConfigError::AccountKeyEncoding)?;
         if key.is_empty() {
             return Err(ConfigError::AccountKeyEmpty);
         }
@@ -195,14 +197,27 @@ impl Args {
     }
 }
 
-/// Checks that `value` is an absolute http(s) URL with a host and no query or
-/// fragment, and returns it without trailing slashes.
+/// Checks that `value` is an absolute http(s) URL with a host and no query,
+/// fragment or credentials, and returns it as the URL parser serializes it
+/// (scheme and host in lowercase, characters outside the URL syntax
+/// percent-encoded) without trailing slashes, so that it can be written into
+/// responses as it is.
 fn http_url(flag: &'static str, value: &str, example: &'static str) -> Result<String, ConfigError> {
-    let invalid = |reason: String| ConfigError::Url {
-        flag,
-        value: value.to_string(),
-        reason,
-        example,
+    let invalid = |reason: String| {
+        // A password in the URL is not echoed.
+        let shown = match url::Url::parse(value) {
+            Ok(mut url) if url.password().is_some() => {
+                let _ = url.set_password(Some("***"));
+                url.to_string()
+            }
+            _ => value.to_string(),
+        };
+        ConfigError::Url {
+            flag,
+            value: shown,
+            reason,
+            example,
+        }
     };
     let url = url::Url::parse(value).map_err(|error| invalid(error.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -217,7 +232,7 @@ fn http_url(flag: &'static str, value: &str, example: &'static str) -> Result<St
     if !url.username().is_empty() || url.password().is_some() {
         return Err(invalid("the URL has credentials".to_string()));
     }
-    Ok(value.trim_end_matches('/').to_string())
+    Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
 #[cfg(test)]
@@ -256,6 +271,30 @@ mod tests {
     }
 
     #[test]
+    fn urls_are_normalized() {
+        let config = args(&[
+            "--blob-endpoint",
+            "HTTP://EXAMPLE.COM/a b\"c",
+            "--service-root",
+            "http://x/a b",
+        ])
+        .validate()
+        .unwrap();
+        assert_eq!(config.blob_endpoint, "http://example.com/a%20b%22c");
+        assert_eq!(config.service_root, "http://x/a%20b");
+    }
+
+    #[test]
+    fn password_is_not_in_messages() {
+        let error = args(&["--blob-endpoint", "http://user:hunter2@host/"])
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("credentials"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
+    }
+
+    #[test]
     fn invalid_values_are_named() {
         let cases: &[(&[&str], &str)] = &[
             (
@@ -264,7 +303,7 @@ mod tests {
             ),
             (
                 &["--storage-key", "not base64!"],
-                "invalid --storage-key: the value is not base64",
+                "invalid --storage-key: the value is not valid base64",
             ),
             (
                 &["--storage-key", ""],

@@ -68,10 +68,7 @@ pub enum StartError {
 /// Starts the mock on `config.listen`.
 pub fn start(config: &Config, log: &Logger) -> Result<HttpServer<AppState>, StartError> {
     let state = AppState::new(config)?;
-    info!(log, "profiles loaded";
-        "count" => state.profiles.len(),
-        "source" => config.profiles.as_ref().map_or("built-in defaults".to_string(), |p| p.display().to_string()),
-    );
+    let profile_count = state.profiles.len();
     let api = uploadurl_api::upload_url_api_mod::api_description::<handler::MockApi>()
         .map_err(|errors| StartError::Api(errors.to_string()))?;
     let dropshot_config = ConfigDropshot {
@@ -81,8 +78,19 @@ pub fn start(config: &Config, log: &Logger) -> Result<HttpServer<AppState>, Star
         log_headers: Vec::new(),
         compression: dropshot::CompressionConfig::None,
     };
-    ServerBuilder::new(api, state, log.clone())
+    // NOTE: requests that dropshot's router rejects before a handler runs
+    // (unknown path, other method, undecodable path) get dropshot's error body
+    // and `x-request-id`, not Graph's body and `request-id`.
+    let server = ServerBuilder::new(api, state, log.clone())
         .config(dropshot_config)
         .start()
-        .map_err(StartError::Listen)
+        .map_err(StartError::Listen)?;
+    // Logged only once the server runs, so that a start-up error printed by
+    // the binary is the last line it writes.
+    let source = match &config.profiles {
+        Some(path) => path.display().to_string(),
+        None => "built-in defaults".to_string(),
+    };
+    info!(log, "profiles loaded"; "count" => profile_count, "source" => source);
+    Ok(server)
 }

@@ -12,6 +12,9 @@ use uploadurl_server::profiles::UploadEligibility;
 /// accepted.
 const EXAMPLE_TOKEN: &str = "mock-token";
 
+/// The most profiles listed at start-up; a large file is summarized.
+const MAX_LISTED_PROFILES: usize = 20;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = match Args::parse().validate() {
@@ -77,7 +80,7 @@ fn print_banner(address: std::net::SocketAddr, state: &uploadurl_server::AppStat
     println!();
     println!("profiles:");
     let mut ready = None;
-    for (id, profile) in state.profiles.iter() {
+    for (index, (id, profile)) in state.profiles.iter().enumerate() {
         let status = match profile.eligibility() {
             UploadEligibility::Ready => {
                 ready.get_or_insert(*id);
@@ -86,7 +89,18 @@ fn print_banner(address: std::net::SocketAddr, state: &uploadurl_server::AppStat
             UploadEligibility::NotCsvProvider => "400",
             UploadEligibility::NotProvisioned(_) | UploadEligibility::UploadInProgress(_) => "409",
         };
-        println!("  {status}  {id}  {}", profile.record.display_name);
+        if index < MAX_LISTED_PROFILES {
+            println!(
+                "  {status}  {id}  {}",
+                printable(&profile.record.display_name)
+            );
+        }
+    }
+    if state.profiles.len() > MAX_LISTED_PROFILES {
+        println!(
+            "  ... and {} more",
+            state.profiles.len() - MAX_LISTED_PROFILES
+        );
     }
     println!();
     if let Some(id) = ready {
@@ -95,6 +109,29 @@ fn print_banner(address: std::net::SocketAddr, state: &uploadurl_server::AppStat
             "  curl -sS -H 'Authorization: Bearer {EXAMPLE_TOKEN}' \
              {base}/education/synchronizationProfiles/{id}/uploadUrl"
         );
+    }
+}
+
+/// Escapes control characters, so that a display name from a profiles file
+/// cannot move the cursor, change colours or forge a line of the listing.
+fn printable(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn printable_escapes_control_characters() {
+        assert_eq!(super::printable("A\u{1b}[31mB\nC"), "A\\u{1b}[31mB\\nC");
+        assert_eq!(super::printable("École Ünïcode"), "École Ünïcode");
     }
 }
 

@@ -124,7 +124,7 @@ pub struct Profile {
 #[derive(Debug, thiserror::Error)]
 pub enum ProfilesError {
     /// The file could not be read.
-    #[error("failed to read profiles file {path}")]
+    #[error("failed to read the --profiles file {path}")]
     Read {
         /// The file.
         path: String,
@@ -133,7 +133,7 @@ pub enum ProfilesError {
         source: std::io::Error,
     },
     /// The file is not JSON.
-    #[error("invalid profiles file {path}: {source}")]
+    #[error("invalid --profiles file {path}: not JSON")]
     Json {
         /// The file.
         path: String,
@@ -143,9 +143,9 @@ pub enum ProfilesError {
     },
     /// The file is JSON but not a profile array or collection response.
     #[error(
-        "invalid profiles file {path}: expected Graph's educationSynchronizationProfile JSON, the \
-         response of GET /education/synchronizationProfiles ({{\"value\": [...]}}) or an array of \
-         profiles"
+        "invalid --profiles file {path}: expected Graph's educationSynchronizationProfile JSON, \
+         the response of GET /education/synchronizationProfiles ({{\"value\": [...]}}) or an \
+         array of profiles"
     )]
     Shape {
         /// The file.
@@ -153,9 +153,8 @@ pub enum ProfilesError {
     },
     /// One profile lacks a property or has an invalid value.
     #[error(
-        "invalid profile {index} in {path}: {source}; each profile needs id, displayName, state \
-         (provisioning, provisioned, provisioningFailed, deleting or deletionFailed) and \
-         dataProvider with its @odata.type"
+        "invalid profile {index} in --profiles file {path} (each profile needs id, displayName, \
+         state and dataProvider with its @odata.type)"
     )]
     Profile {
         /// The file.
@@ -167,7 +166,10 @@ pub enum ProfilesError {
         source: serde_json::Error,
     },
     /// A profile's id is not a GUID.
-    #[error("invalid profile id {id:?} in {path}: expected a GUID such as 86904b1e-c7d0-4ead-b13a-98f11fc400ee")]
+    #[error(
+        "invalid profile id {id:?} in --profiles file {path}: expected a GUID such as \
+         86904b1e-c7d0-4ead-b13a-98f11fc400ee"
+    )]
     InvalidId {
         /// The file.
         path: String,
@@ -175,7 +177,7 @@ pub enum ProfilesError {
         id: String,
     },
     /// Two profiles have the same id.
-    #[error("duplicate profile id {id} in {path}: each profile needs its own id")]
+    #[error("duplicate profile id {id} in --profiles file {path}: each profile needs its own id")]
     DuplicateId {
         /// The file.
         path: String,
@@ -183,7 +185,10 @@ pub enum ProfilesError {
         id: String,
     },
     /// The file holds no profile.
-    #[error("profiles file {path} contains no profile; add at least one, or omit --profiles to use the defaults")]
+    #[error(
+        "--profiles file {path} contains no profile; add at least one, or omit --profiles to use \
+         the built-in profiles"
+    )]
     Empty {
         /// The file.
         path: String,
@@ -226,6 +231,8 @@ impl ProfileStore {
 
     /// Parses profiles from JSON text; `source` names the text in errors.
     pub fn parse(source: &str, text: &str, blob: &BlobService<'_>) -> Result<Self, ProfilesError> {
+        // Windows PowerShell 5 writes UTF-8 files with a byte order mark.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let document: serde_json::Value =
             serde_json::from_str(text).map_err(|error| ProfilesError::Json {
                 path: source.to_string(),
@@ -424,14 +431,38 @@ mod tests {
         assert_eq!(a.container_name, a.container_name.to_lowercase());
     }
 
+    /// Renders an error with its chain of causes, as the binary prints it.
+    fn message(error: &ProfilesError) -> String {
+        let mut text = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            text.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        text
+    }
+
+    #[test]
+    fn byte_order_mark_is_accepted() {
+        let text =
+            "\u{feff}[{\"id\": \"86904b1e-c7d0-4ead-b13a-98f11fc400ee\", \"displayName\": \"A\", \
+            \"state\": \"provisioned\", \
+            \"dataProvider\": {\"@odata.type\": \"#microsoft.graph.educationCsvDataProvider\"}}]";
+        assert_eq!(ProfileStore::parse("test", text, &BLOB).unwrap().len(), 1);
+    }
+
     #[test]
     fn invalid_files_are_rejected_with_the_value() {
         let cases = [
             ("[]", "contains no profile"),
-            ("{", "invalid profiles file"),
+            (
+                "{",
+                "invalid --profiles file test.json: not JSON: EOF while parsing",
+            ),
             (
                 r#"[{"id": "x"}]"#,
-                "invalid profile 0 in test.json: missing field `displayName`",
+                "invalid profile 0 in --profiles file test.json (each profile needs id, displayName, \
+                 state and dataProvider with its @odata.type): missing field `displayName`",
             ),
             (
                 r#"{"profiles": []}"#,
@@ -453,19 +484,18 @@ mod tests {
             ),
         ];
         for (text, expected) in cases {
-            let error = ProfileStore::parse("test.json", text, &BLOB)
-                .unwrap_err()
-                .to_string();
+            let error = message(&ProfileStore::parse("test.json", text, &BLOB).unwrap_err());
             assert!(error.contains(expected), "{text}: {error}");
+            // Each cause appears once, not pasted into the message as well.
+            let first_cause = error.split(": ").last().unwrap();
+            assert_eq!(error.matches(first_cause).count(), 1, "{error}");
         }
         let duplicate = r##"[
             {"id": "86904b1e-c7d0-4ead-b13a-98f11fc400ee", "displayName": "A", "state": "provisioned",
              "dataProvider": {"@odata.type": "#microsoft.graph.educationCsvDataProvider"}},
             {"id": "86904B1E-C7D0-4EAD-B13A-98F11FC400EE", "displayName": "B", "state": "provisioned",
              "dataProvider": {"@odata.type": "#microsoft.graph.educationCsvDataProvider"}}]"##;
-        let error = ProfileStore::parse("test.json", duplicate, &BLOB)
-            .unwrap_err()
-            .to_string();
+        let error = message(&ProfileStore::parse("test.json", duplicate, &BLOB).unwrap_err());
         assert!(
             error.contains("duplicate profile id 86904b1e-c7d0-4ead-b13a-98f11fc400ee"),
             "{error}"

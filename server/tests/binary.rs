@@ -88,7 +88,7 @@ fn invalid_flags_are_rejected_with_the_value() {
     let cases: &[(&[&str], &str)] = &[
         (
             &["--listen", "localhost"],
-            "invalid value 'localhost' for '--listen <ADDR:PORT>'",
+            "invalid value 'localhost' for '--listen <ADDR:PORT>': expected an IP address and port",
         ),
         (
             &["--storage-account", "Bad_Name"],
@@ -96,7 +96,7 @@ fn invalid_flags_are_rejected_with_the_value() {
         ),
         (
             &["--storage-key", "***"],
-            "invalid --storage-key: the value is not base64",
+            "invalid --storage-key: the value is not valid base64",
         ),
         (
             &["--blob-endpoint", "localhost:10000"],
@@ -106,8 +106,14 @@ fn invalid_flags_are_rejected_with_the_value() {
             &["--service-root", "https://graph.microsoft.com/beta?x=1"],
             "query or fragment",
         ),
-        (&["--profiles", broken], "invalid profile 0 in"),
-        (&["--profiles", missing], "failed to read profiles file"),
+        (
+            &["--profiles", broken],
+            "invalid profile 0 in --profiles file",
+        ),
+        (
+            &["--profiles", missing],
+            "failed to read the --profiles file",
+        ),
     ];
     for (flags, expected) in cases {
         let mut command = Command::new(BINARY);
