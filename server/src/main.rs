@@ -126,15 +126,6 @@ fn printable(text: &str) -> String {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn printable_escapes_control_characters() {
-        assert_eq!(super::printable("A\u{1b}[31mB\nC"), "A\\u{1b}[31mB\\nC");
-        assert_eq!(super::printable("École Ünïcode"), "École Ünïcode");
-    }
-}
-
 /// Resolves on Ctrl-C or SIGTERM.
 async fn shutdown_signal() {
     let ctrl_c = async {
@@ -154,5 +145,14 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn printable_escapes_control_characters() {
+        assert_eq!(super::printable("A\u{1b}[31mB\nC"), "A\\u{1b}[31mB\\nC");
+        assert_eq!(super::printable("École Ünïcode"), "École Ünïcode");
     }
 }
