@@ -10,7 +10,8 @@ use serde::Serialize;
 use crate::target::Target;
 
 /// The response headers kept in snapshots.
-const SNAPSHOT_HEADERS: [&str; 4] = [
+const SNAPSHOT_HEADERS: [&str; 5] = [
+    "allow",
     "client-request-id",
     "content-length",
     "content-type",
@@ -36,6 +37,10 @@ pub struct Exchange {
 /// A request to send: the profile id and extra headers.
 #[derive(Debug, Clone, Default)]
 pub struct Request {
+    /// The method; `None` for GET.
+    pub method: Option<String>,
+    /// The path below the base URL, when it is not the operation's.
+    pub path: Option<String>,
     /// The path segment for `{id}`, sent as given (no encoding is added).
     pub profile_id: String,
     /// The `Authorization` header: `None` for none, `Some(value)` as given.
@@ -48,6 +53,8 @@ impl Request {
     /// A request for `profile_id` with the target's bearer token.
     pub fn authorized(target: &Target, profile_id: &str) -> Self {
         Request {
+            method: None,
+            path: None,
             profile_id: profile_id.to_string(),
             authorization: Some(format!("Bearer {}", target.token)),
             headers: Vec::new(),
@@ -57,6 +64,18 @@ impl Request {
     /// The same request with another `Authorization` header, or none.
     pub fn with_authorization(mut self, authorization: Option<&str>) -> Self {
         self.authorization = authorization.map(str::to_string);
+        self
+    }
+
+    /// The same request with another method, sent as given (case kept).
+    pub fn with_method(mut self, method: &str) -> Self {
+        self.method = Some(method.to_string());
+        self
+    }
+
+    /// The same request for another path below the base URL.
+    pub fn with_path(mut self, path: &str) -> Self {
+        self.path = Some(path.to_string());
         self
     }
 
@@ -73,11 +92,18 @@ impl Request {
 /// or equal to `request-id`, a JSON body, and for errors, ids in the body
 /// equal to the headers.
 pub async fn send(target: &Target, request: &Request) -> anyhow::Result<Exchange> {
-    let path = format!(
-        "/education/synchronizationProfiles/{}/uploadUrl",
-        request.profile_id
-    );
-    let mut builder = target.http().get(format!("{}{path}", target.base_url));
+    let path = match &request.path {
+        Some(path) => path.clone(),
+        None => format!(
+            "/education/synchronizationProfiles/{}/uploadUrl",
+            request.profile_id
+        ),
+    };
+    let method = request.method.as_deref().unwrap_or("GET");
+    let method = reqwest::Method::from_bytes(method.as_bytes())?;
+    let mut builder = target
+        .http()
+        .request(method.clone(), format!("{}{path}", target.base_url));
     let mut request_headers = BTreeMap::new();
     if let Some(authorization) = &request.authorization {
         builder = builder.header("authorization", authorization);
@@ -156,7 +182,7 @@ pub async fn send(target: &Target, request: &Request) -> anyhow::Result<Exchange
     }
 
     Ok(Exchange {
-        request: format!("GET {{base}}{path}"),
+        request: format!("{method} {{base}}{path}"),
         request_headers,
         status,
         headers,

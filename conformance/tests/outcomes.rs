@@ -199,3 +199,61 @@ async fn client_rejects_unsendable_ids() {
         );
     }
 }
+
+#[tokio::test]
+async fn unknown_path_not_found() {
+    let target = Target::from_env().await.unwrap();
+    let request = Request::authorized(&target, profiles::READY).with_path(&format!(
+        "/education/synchronizationProfiles/{}/uploadurl",
+        profiles::READY
+    ));
+    let response = exchange(&target, request).await;
+    assert_eq!(response.status, 404);
+    assert_snapshot("unknown_path_not_found", &response);
+}
+
+#[tokio::test]
+async fn other_method_not_allowed() {
+    let target = Target::from_env().await.unwrap();
+    let request = Request::authorized(&target, profiles::READY).with_method("POST");
+    let response = exchange(&target, request).await;
+    assert_eq!(response.status, 405);
+    assert_eq!(
+        response.headers.get("allow").map(String::as_str),
+        Some("GET")
+    );
+    assert_snapshot("other_method_not_allowed", &response);
+}
+
+#[tokio::test]
+async fn lowercase_method_not_allowed() {
+    // Method names are case-sensitive (RFC 9110 section 9.1): `get` is not GET.
+    let target = Target::from_env().await.unwrap();
+    let request = Request::authorized(&target, profiles::READY).with_method("get");
+    let response = exchange(&target, request).await;
+    assert_eq!(response.status, 405);
+    assert_eq!(response.body["error"]["code"], "MethodNotAllowed");
+}
+
+#[tokio::test]
+async fn empty_id_bad_request() {
+    let target = Target::from_env().await.unwrap();
+    let response = exchange(&target, Request::authorized(&target, "")).await;
+    assert_eq!(response.status, 400);
+    assert_eq!(response.body["error"]["code"], "BadRequest");
+}
+
+#[tokio::test]
+async fn client_decodes_router_errors() {
+    let target = Target::from_env().await.unwrap();
+    // A client configured for another version of Graph reaches no resource.
+    let base_url = target.base_url.replace("/beta", "/v1.0");
+    let client = uploadurl_client::UploadUrlClient::new(&base_url, &target.token).unwrap();
+    let error = client.upload_url(profiles::READY).await.unwrap_err();
+    let graph = error
+        .graph()
+        .unwrap_or_else(|| panic!("not a Graph error: {error:#?}"));
+    assert_eq!(graph.status.as_u16(), 404);
+    assert_eq!(graph.code, "ResourceNotFound");
+    assert_eq!(graph.message, "Resource not found for the segment 'v1.0'.");
+}

@@ -71,3 +71,11 @@ impl AppState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn trait_implementation_registers() {
+        uploadurl_api::upload_url_api_mod::api_description::<super::MockApi>().unwrap();
+    }
+}

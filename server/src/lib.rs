@@ -1,8 +1,8 @@
 //! A mock of Microsoft Graph beta's `educationSynchronizationProfile:
 //! uploadUrl`, built on dropshot from the [`uploadurl_api`] trait.
 //!
-//! Modules, in the order a request meets them: [`auth`] reads the bearer
-//! token, [`profiles`] finds the synchronization profile and decides whether
+//! Modules, in the order a request meets them: [`router`] matches the path,
+//! [`auth`] reads the bearer token, [`profiles`] finds the synchronization profile and decides whether
 //! it may upload, [`sas`] signs the upload URL, and [`outcome`] turns each
 //! failure into Graph's error. [`handler`] strings them together and
 //! [`config`] holds the flags.
@@ -12,6 +12,7 @@ pub mod config;
 pub mod handler;
 pub mod outcome;
 pub mod profiles;
+pub mod router;
 pub mod sas;
 
 use dropshot::{ConfigDropshot, HandlerTaskMode, HttpServer, ServerBuilder};
@@ -69,8 +70,7 @@ pub enum StartError {
 pub fn start(config: &Config, log: &Logger) -> Result<HttpServer<AppState>, StartError> {
     let state = AppState::new(config)?;
     let profile_count = state.profiles.len();
-    let api = uploadurl_api::upload_url_api_mod::api_description::<handler::MockApi>()
-        .map_err(|errors| StartError::Api(errors.to_string()))?;
+    let api = router::api_description().map_err(StartError::Api)?;
     let dropshot_config = ConfigDropshot {
         bind_address: config.listen,
         default_request_body_max_bytes: 1024,
@@ -78,9 +78,9 @@ pub fn start(config: &Config, log: &Logger) -> Result<HttpServer<AppState>, Star
         log_headers: Vec::new(),
         compression: dropshot::CompressionConfig::None,
     };
-    // NOTE: requests that dropshot's router rejects before a handler runs
-    // (unknown path, other method, undecodable path) get dropshot's error body
-    // and `x-request-id`, not Graph's body and `request-id`.
+    // NOTE: requests that dropshot rejects before routing (undecodable path,
+    // dot segments, a method outside `router::ROUTED_METHODS`) get dropshot's
+    // error body and `x-request-id`, not Graph's body and `request-id`.
     let server = ServerBuilder::new(api, state, log.clone())
         .config(dropshot_config)
         .start()

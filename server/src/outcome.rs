@@ -102,7 +102,7 @@ impl Failure {
 }
 
 /// Shortens a caller-supplied value for quoting in a message.
-fn quote(value: &str) -> String {
+pub(crate) fn quote(value: &str) -> String {
     let mut chars = value.chars();
     let head: String = chars.by_ref().take(MAX_QUOTED_ID_CHARS).collect();
     if chars.next().is_some() {

@@ -1,0 +1,216 @@
+//! Routing: which operation a request names, and Graph's errors for
+//! requests that name none.
+//!
+//! dropshot's own router rejects an unknown path or method with its own
+//! error body, before any handler runs, and cannot be given a fallback next
+//! to literal path segments. So the server registers one unpublished
+//! wildcard endpoint per method, matches the path here, and calls the
+//! [`UploadUrlApi`] implementation for the operation. The OpenAPI document
+//! still comes from the trait; this module only decides what reaches it.
+//!
+//! Two kinds of request still get dropshot's error body, because dropshot
+//! rejects them before routing: a path whose segments do not decode to
+//! UTF-8 or that contains `.` or `..` segments (400), and a method outside
+//! [`ROUTED_METHODS`] (405).
+
+use dropshot::{
+    ApiDescription, ApiEndpoint, ApiEndpointVersions, Body, HttpError, HttpResponse, Path,
+    RequestContext,
+};
+use http::{header, HeaderValue, Method, Response, StatusCode};
+use percent_encoding::percent_decode_str;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use uploadurl_api::{
+    GraphResponse, ODataError, ProfilePathParams, RequestIds, UploadUrlApi, UploadUrlResponse,
+};
+
+use crate::handler::MockApi;
+use crate::outcome::quote;
+use crate::AppState;
+
+/// The methods the wildcard endpoint is registered for; each gets Graph's
+/// 405 on the operation's path, except GET.
+pub const ROUTED_METHODS: [Method; 8] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+    Method::OPTIONS,
+    Method::TRACE,
+];
+
+/// A resource the server serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// The uploadUrl function of the profile with this (decoded) key.
+    UploadUrl {
+        /// The profile key as sent, percent-decoded.
+        id: String,
+    },
+}
+
+/// A path that names no resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownPath {
+    /// The first segment, percent-decoded, that no resource has.
+    pub segment: String,
+}
+
+/// Matches a request path (as sent, percent-encoded) against the served
+/// resources.
+pub fn match_path(path: &str) -> Result<Route, UnknownPath> {
+    let mut segments = path.strip_prefix('/').unwrap_or(path).split('/');
+    let mut last = "";
+    for literal in ["beta", "education", "synchronizationProfiles"] {
+        match segments.next() {
+            Some(segment) if segment == literal => last = literal,
+            Some(segment) => {
+                return Err(UnknownPath {
+                    segment: decode(segment),
+                })
+            }
+            // The path stops at a collection or namespace, which this server
+            // does not serve.
+            None => {
+                return Err(UnknownPath {
+                    segment: last.to_string(),
+                })
+            }
+        }
+    }
+    let id = segments.next().map(decode);
+    let function = segments.next();
+    // A single trailing slash is accepted, as dropshot's router accepts it.
+    let rest: Vec<&str> = segments.collect();
+    match (id, function, rest.as_slice()) {
+        (Some(id), Some("uploadUrl"), [] | [""]) => Ok(Route::UploadUrl { id }),
+        (Some(_), Some(function), _) if function != "uploadUrl" => Err(UnknownPath {
+            segment: decode(function),
+        }),
+        (Some(_), Some(_), [extra, ..]) => Err(UnknownPath {
+            segment: decode(extra),
+        }),
+        (Some(id), None, _) => Err(UnknownPath { segment: id }),
+        _ => Err(UnknownPath {
+            segment: "synchronizationProfiles".to_string(),
+        }),
+    }
+}
+
+fn decode(segment: &str) -> String {
+    percent_decode_str(segment).decode_utf8_lossy().into_owned()
+}
+
+/// The wildcard path parameter; its value is not used, because the raw path
+/// keeps empty segments that dropshot's decoding drops.
+#[derive(Deserialize, JsonSchema)]
+struct AnyPath {
+    #[allow(dead_code)]
+    path: Vec<String>,
+}
+
+/// Builds the API description the server serves: the wildcard endpoint for
+/// each of [`ROUTED_METHODS`].
+pub fn api_description() -> Result<ApiDescription<AppState>, String> {
+    let mut api = ApiDescription::new();
+    for method in ROUTED_METHODS {
+        let endpoint = ApiEndpoint::new(
+            "route".to_string(),
+            route,
+            method,
+            "application/json",
+            "/{path:.*}",
+            ApiEndpointVersions::All,
+        )
+        .visible(false);
+        api.register(endpoint).map_err(|error| error.to_string())?;
+    }
+    Ok(api)
+}
+
+/// Handles every request: the operation for a matching path and GET, and
+/// Graph's 404 or 405 otherwise.
+async fn route(
+    rqctx: RequestContext<AppState>,
+    _path: Path<AnyPath>,
+) -> Result<Response<Body>, HttpError> {
+    let ids = RequestIds::from_request(&rqctx.request_id, rqctx.request.headers());
+    let method = rqctx.request.method().clone();
+    match match_path(rqctx.request.uri().path()) {
+        Ok(Route::UploadUrl { id }) if method == Method::GET => {
+            match MockApi::upload_url(rqctx, Path::from(ProfilePathParams { id })).await {
+                Ok(response) => response.to_result(),
+                Err(error) => {
+                    GraphResponse::<UploadUrlResponse>::error(error.status.as_status(), error.body)
+                        .to_result()
+                }
+            }
+        }
+        Ok(Route::UploadUrl { .. }) => {
+            let message = format!(
+                "The HTTP method '{}' is not allowed for uploadUrl; use GET.",
+                quote(method.as_str())
+            );
+            let body = ODataError::new("MethodNotAllowed", message, &ids);
+            let mut response =
+                GraphResponse::<UploadUrlResponse>::error(StatusCode::METHOD_NOT_ALLOWED, body)
+                    .to_result()?;
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET"));
+            Ok(response)
+        }
+        Err(unknown) => {
+            let message = format!(
+                "Resource not found for the segment '{}'.",
+                quote(&unknown.segment)
+            );
+            let body = ODataError::new("ResourceNotFound", message, &ids);
+            GraphResponse::<UploadUrlResponse>::error(StatusCode::NOT_FOUND, body).to_result()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upload_url(id: &str) -> Result<Route, UnknownPath> {
+        Ok(Route::UploadUrl { id: id.to_string() })
+    }
+
+    fn unknown(segment: &str) -> Result<Route, UnknownPath> {
+        Err(UnknownPath {
+            segment: segment.to_string(),
+        })
+    }
+
+    #[test]
+    fn match_path_cases() {
+        let guid = "9cbbf4f1-5a07-4f8e-9e51-1d3c40a6a2b1";
+        let base = "/beta/education/synchronizationProfiles";
+        let cases = [
+            (format!("{base}/{guid}/uploadUrl"), upload_url(guid)),
+            (format!("{base}/{guid}/uploadUrl/"), upload_url(guid)),
+            (format!("{base}//uploadUrl"), upload_url("")),
+            (format!("{base}/a%2Fb/uploadUrl"), upload_url("a/b")),
+            (format!("{base}/%2B-/uploadUrl"), upload_url("+-")),
+            (format!("{base}/%C3%A9/uploadUrl"), upload_url("é")),
+            (format!("{base}/{guid}/uploadurl"), unknown("uploadurl")),
+            (format!("{base}/{guid}/uploadUrl/x"), unknown("x")),
+            (format!("{base}/{guid}"), unknown(guid)),
+            (base.to_string(), unknown("synchronizationProfiles")),
+            ("/v1.0/education".to_string(), unknown("v1.0")),
+            ("/beta/foo".to_string(), unknown("foo")),
+            ("/".to_string(), unknown("")),
+            ("/beta".to_string(), unknown("beta")),
+            ("/beta/education".to_string(), unknown("education")),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(match_path(&path), expected, "{path}");
+        }
+    }
+}
