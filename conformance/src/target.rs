@@ -1,7 +1,11 @@
 //! The server under test: the mock started in-process, or a running server
 //! named by `CONFORMANCE_BASE_URL`.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use dropshot::HttpServer;
+use uploadurl_server::keys::Secret;
+use uploadurl_server::token::TokenRequest;
 
 /// Ids of the mock's built-in default profiles, one per outcome. A server
 /// given by `CONFORMANCE_BASE_URL` must serve these profiles too.
@@ -18,16 +22,14 @@ pub mod profiles {
     pub const UNKNOWN: &str = "00000000-0000-4000-8000-000000000000";
 }
 
-/// The token sent to the in-process mock, which accepts any well-formed
-/// bearer token.
-const IN_PROCESS_TOKEN: &str = "conformance-token";
-
 /// A server to test and how to reach it.
 pub struct Target {
     /// Base URL, as Graph's is `https://graph.microsoft.com/beta`.
     pub base_url: String,
     /// A token that the server accepts.
     pub token: String,
+    /// The in-process mock's development key, to mint other tokens.
+    signing_secret: Option<Secret>,
     http: reqwest::Client,
     /// Keeps the in-process server running.
     _server: Option<HttpServer<uploadurl_server::AppState>>,
@@ -41,37 +43,71 @@ impl Target {
         match std::env::var("CONFORMANCE_BASE_URL") {
             Ok(base_url) => {
                 let token = std::env::var("CONFORMANCE_TOKEN").map_err(|_| {
-                    anyhow::anyhow!("CONFORMANCE_BASE_URL is set but CONFORMANCE_TOKEN is not; set it to a token the server accepts")
+                    anyhow::anyhow!(
+                        "CONFORMANCE_BASE_URL is set but CONFORMANCE_TOKEN is not; set it to a \
+                         token the server accepts"
+                    )
                 })?;
-                Ok(Self::new(
-                    base_url.trim_end_matches('/').to_string(),
-                    token,
-                    None,
-                ))
+                let base_url = base_url.trim_end_matches('/').to_string();
+                Ok(Self::new(base_url, token, None, None))
             }
             Err(_) => Self::start_mock(&[]).await,
         }
     }
 
-    /// Starts the mock in-process with extra command-line flags.
+    /// Starts the mock in-process with extra command-line flags and, unless
+    /// the flags choose other token keys, a development key of its own.
     pub async fn start_mock(flags: &[&str]) -> anyhow::Result<Self> {
         use clap::Parser as _;
+        static NEXT_KEY: AtomicUsize = AtomicUsize::new(0);
+        let key_path = std::env::temp_dir().join(format!(
+            "uploadurl-conformance-{}-{}.key",
+            std::process::id(),
+            NEXT_KEY.fetch_add(1, Ordering::Relaxed)
+        ));
+        let key_path = key_path
+            .to_str()
+            .expect("temporary paths are UTF-8")
+            .to_string();
         let mut argv = vec!["uploadurl-mock", "--listen", "127.0.0.1:0"];
+        let other_keys = ["--skip-signature-verification", "--verification-key"];
+        if !flags.iter().any(|flag| other_keys.contains(flag)) {
+            argv.extend(["--signing-key", key_path.as_str()]);
+        }
         argv.extend_from_slice(flags);
         let config = uploadurl_server::config::Args::try_parse_from(argv)?.validate()?;
         let log = slog::Logger::root(slog::Discard, slog::o!());
         let server = uploadurl_server::start(&config, &log)?;
+        let _ = std::fs::remove_file(&key_path);
+        let secret = server.app_private().development_secret.clone();
         let base_url = format!("http://{}/beta", server.local_addr());
-        Ok(Self::new(
-            base_url,
-            IN_PROCESS_TOKEN.to_string(),
-            Some(server),
-        ))
+        let mut target = Self::new(base_url, String::new(), secret, Some(server));
+        if target.signing_secret.is_some() {
+            target.token = target.mint(&TokenRequest::default())?;
+        }
+        Ok(target)
+    }
+
+    /// Mints a token with the in-process mock's development key; fails for a
+    /// server given by `CONFORMANCE_BASE_URL`.
+    pub fn mint(&self, request: &TokenRequest) -> anyhow::Result<String> {
+        let secret = self
+            .signing_secret
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("tokens can be minted only for the in-process mock"))?;
+        let now = chrono::Utc::now().timestamp();
+        Ok(uploadurl_server::token::mint(secret.bytes(), request, now)?)
+    }
+
+    /// Whether tokens can be minted, which tests of the token rules need.
+    pub fn can_mint(&self) -> bool {
+        self.signing_secret.is_some()
     }
 
     fn new(
         base_url: String,
         token: String,
+        signing_secret: Option<Secret>,
         server: Option<HttpServer<uploadurl_server::AppState>>,
     ) -> Self {
         let http = reqwest::Client::builder()
@@ -81,6 +117,7 @@ impl Target {
         Target {
             base_url,
             token,
+            signing_secret,
             http,
             _server: server,
         }

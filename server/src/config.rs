@@ -9,7 +9,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use base64::Engine as _;
-use clap::Parser;
+use clap::{Parser, Subcommand};
+
+use crate::token::TokenRequest;
 
 /// Azurite's well-known development account key, the default key. It is
 /// public, so URLs signed with it prove nothing to a real storage account.
@@ -18,6 +20,98 @@ pub const DEVELOPMENT_ACCOUNT_KEY: &str =
 
 /// The storage account in the documentation's example URL.
 pub const DEFAULT_ACCOUNT: &str = "sdsstorage";
+
+/// The command line: without a subcommand the server runs.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "uploadurl-mock",
+    about = "A mock of Microsoft Graph beta's educationSynchronizationProfile uploadUrl",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// A task other than serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The server's flags.
+    #[command(flatten)]
+    pub serve: Args,
+}
+
+/// Tasks other than serving.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Print an access token signed with the development key.
+    Token(TokenArgs),
+}
+
+/// The flags of `uploadurl-mock token`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TokenArgs {
+    /// File of the development key, as for the server.
+    #[arg(long, env = "UPLOADURL_SIGNING_KEY", value_name = "FILE")]
+    pub signing_key: Option<PathBuf>,
+    /// Delegated scope written in `scp`; repeat for more [default:
+    /// EduAdministration.ReadWrite].
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+    /// Mint an application token: `roles` and no `scp`.
+    #[arg(long)]
+    pub app: bool,
+    /// Application role written in `roles`; repeat for more [default:
+    /// EduAdministration.ReadWrite.All].
+    #[arg(long = "role", value_name = "ROLE")]
+    pub roles: Vec<String>,
+    /// Mint a token of a personal Microsoft account.
+    #[arg(long)]
+    pub personal: bool,
+    /// Seconds until the token expires; negative for an expired token.
+    #[arg(
+        long,
+        default_value_t = 86_400,
+        allow_negative_numbers = true,
+        value_name = "SECONDS"
+    )]
+    pub expires_in: i64,
+    /// Seconds until the token becomes valid (`nbf`).
+    #[arg(
+        long,
+        default_value_t = 0,
+        allow_negative_numbers = true,
+        value_name = "SECONDS"
+    )]
+    pub not_before_in: i64,
+    /// Audience (`aud`).
+    #[arg(
+        long,
+        default_value = "https://graph.microsoft.com",
+        value_name = "AUDIENCE"
+    )]
+    pub audience: String,
+}
+
+impl TokenArgs {
+    /// The claims to mint.
+    pub fn request(&self) -> TokenRequest {
+        let defaults = TokenRequest::default();
+        TokenRequest {
+            scopes: if self.scopes.is_empty() {
+                defaults.scopes
+            } else {
+                self.scopes.clone()
+            },
+            application: self.app,
+            roles: if self.roles.is_empty() {
+                defaults.roles
+            } else {
+                self.roles.clone()
+            },
+            personal: self.personal,
+            expires_in: self.expires_in,
+            not_before_in: self.not_before_in,
+            audience: self.audience.clone(),
+        }
+    }
+}
 
 /// The flags of the mock server.
 #[derive(Debug, Clone, Parser)]
@@ -62,6 +156,33 @@ pub struct Args {
     #[arg(long, env = "UPLOADURL_BLOB_ENDPOINT", value_name = "URL")]
     pub blob_endpoint: Option<String>,
 
+    /// File of the development HS256 key that signs and verifies tokens;
+    /// created with a random key when missing [default:
+    /// $XDG_STATE_HOME/uploadurl-mock/dev-signing-key].
+    #[arg(long, env = "UPLOADURL_SIGNING_KEY", value_name = "FILE")]
+    pub signing_key: Option<PathBuf>,
+
+    /// RS256 public key (PEM) or JWKS file that verifies tokens instead of the
+    /// development key, for tokens issued elsewhere.
+    #[arg(
+        long,
+        env = "UPLOADURL_VERIFICATION_KEY",
+        value_name = "FILE",
+        conflicts_with = "signing_key"
+    )]
+    pub verification_key: Option<PathBuf>,
+
+    /// Accept application tokens with the role EduAdministration.ReadWrite.All,
+    /// which an older copy of the documentation lists.
+    #[arg(long, env = "UPLOADURL_ACCEPT_APPLICATION_PERMISSION")]
+    pub accept_application_permission: bool,
+
+    /// Do not verify token signatures (claims are still checked), so that real
+    /// Microsoft Entra ID tokens can be sent to the mock. Never use this where
+    /// the mock guards anything.
+    #[arg(long, env = "UPLOADURL_SKIP_SIGNATURE_VERIFICATION", conflicts_with_all = ["signing_key", "verification_key"])]
+    pub skip_signature_verification: bool,
+
     /// Service root written in @odata.context as {root}/$metadata#String.
     #[arg(
         long,
@@ -98,9 +219,25 @@ impl std::fmt::Debug for AccountKey {
     }
 }
 
+/// Where token keys come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenKeys {
+    /// The development HS256 secret in this file, created when missing.
+    Development(PathBuf),
+    /// RS256 public keys in this PEM or JWKS file.
+    Public(PathBuf),
+    /// No signature verification.
+    Unverified,
+}
+
 /// Validated configuration of the server.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Where token keys come from.
+    pub token_keys: TokenKeys,
+    /// Whether application tokens with EduAdministration.ReadWrite.All are
+    /// accepted.
+    pub accept_application_permission: bool,
     /// Where to listen.
     pub listen: SocketAddr,
     /// The profiles file, or `None` for the built-in defaults.
@@ -186,7 +323,20 @@ impl Args {
             uploadurl_api::GRAPH_BETA_SERVICE_ROOT,
         )?;
 
+        let token_keys = match (
+            self.skip_signature_verification,
+            self.verification_key,
+            self.signing_key,
+        ) {
+            (true, _, _) => TokenKeys::Unverified,
+            (false, Some(path), _) => TokenKeys::Public(path),
+            (false, None, path) => {
+                TokenKeys::Development(path.unwrap_or_else(crate::keys::default_signing_key_path))
+            }
+        };
         Ok(Config {
+            token_keys,
+            accept_application_permission: self.accept_application_permission,
             listen: self.listen,
             profiles: self.profiles,
             storage_account: account,

@@ -11,6 +11,7 @@ use uploadurl_api::{
 use crate::auth::bearer_token;
 use crate::outcome::Failure;
 use crate::profiles::{parse_guid, UploadEligibility};
+use crate::token::TokenRejection;
 use crate::AppState;
 
 /// The mock's implementation of [`UploadUrlApi`].
@@ -37,15 +38,22 @@ impl UploadUrlApi for MockApi {
 
 impl AppState {
     /// Decides the outcome of one uploadUrl request for profile `id` at
-    /// `issued_at` (whole seconds, UTC). Checks run in the order Graph's
-    /// would: authentication, then the key, then the profile.
+    /// `issued_at` (whole seconds, UTC), which is also the time tokens are
+    /// checked at. Checks run in the order Graph's would: authentication and
+    /// permissions, then the key, then the profile.
     pub fn upload_url(
         &self,
         headers: &HeaderMap,
         id: &str,
         issued_at: DateTime<Utc>,
     ) -> Result<UploadUrlResponse, Failure> {
-        bearer_token(headers).map_err(Failure::Unauthorized)?;
+        let token = bearer_token(headers).map_err(Failure::InvalidHeader)?;
+        self.tokens
+            .check(token, issued_at.timestamp())
+            .map_err(|rejection| match rejection {
+                TokenRejection::Unauthenticated(error) => Failure::InvalidToken(error),
+                TokenRejection::Forbidden(denial) => Failure::Forbidden(denial),
+            })?;
         let key = parse_guid(id).ok_or_else(|| Failure::InvalidId(id.to_string()))?;
         let profile = self
             .profiles

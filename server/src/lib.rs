@@ -10,17 +10,21 @@
 pub mod auth;
 pub mod config;
 pub mod handler;
+pub mod keys;
 pub mod outcome;
 pub mod profiles;
 pub mod router;
 pub mod sas;
+pub mod token;
 
 use dropshot::{ConfigDropshot, HandlerTaskMode, HttpServer, ServerBuilder};
-use slog::{info, Logger};
+use slog::{info, warn, Logger};
 
-use crate::config::Config;
+use crate::config::{Config, TokenKeys};
+use crate::keys::Secret;
 use crate::profiles::{BlobService, ProfileStore, ProfilesError};
 use crate::sas::Signer;
+use crate::token::TokenPolicy;
 
 /// The state every request handler shares.
 #[derive(Debug)]
@@ -31,11 +35,17 @@ pub struct AppState {
     pub signer: Signer,
     /// `@odata.context` of a successful response, built once.
     pub odata_context: String,
+    /// How tokens are checked.
+    pub tokens: TokenPolicy,
+    /// The development key, when tokens are signed with it, so that the
+    /// binary can print a token that works.
+    pub development_secret: Option<Secret>,
 }
 
 impl AppState {
-    /// Builds the state from the configuration, loading the profiles.
-    pub fn new(config: &Config) -> Result<Self, ProfilesError> {
+    /// Builds the state from the configuration, loading the profiles and the
+    /// token keys.
+    pub fn new(config: &Config) -> Result<Self, StartError> {
         let blob = BlobService {
             endpoint: &config.blob_endpoint,
             account: &config.storage_account,
@@ -44,10 +54,26 @@ impl AppState {
             Some(path) => ProfileStore::load(path, &blob)?,
             None => ProfileStore::defaults(&blob),
         };
+        let (keys, development_secret) = match &config.token_keys {
+            TokenKeys::Development(path) => {
+                let secret = keys::load_or_create_secret(path)?;
+                let key = token::development_key(secret.bytes()).map_err(|error| {
+                    StartError::Api(format!("invalid development key: {error}"))
+                })?;
+                (Some(vec![key]), Some(secret))
+            }
+            TokenKeys::Public(path) => (Some(keys::load_verification_keys(path)?), None),
+            TokenKeys::Unverified => (None, None),
+        };
         Ok(AppState {
             profiles,
             signer: Signer::new(config.storage_key.bytes()),
             odata_context: format!("{}/$metadata#String", config.service_root),
+            tokens: TokenPolicy {
+                keys,
+                accept_application_permission: config.accept_application_permission,
+            },
+            development_secret,
         })
     }
 }
@@ -58,6 +84,9 @@ pub enum StartError {
     /// The profiles could not be loaded.
     #[error(transparent)]
     Profiles(#[from] ProfilesError),
+    /// A token key could not be loaded.
+    #[error(transparent)]
+    Keys(#[from] keys::KeyError),
     /// The API trait's description is invalid.
     #[error("invalid API description: {0}")]
     Api(String),
@@ -92,5 +121,17 @@ pub fn start(config: &Config, log: &Logger) -> Result<HttpServer<AppState>, Star
         None => "built-in defaults".to_string(),
     };
     info!(log, "profiles loaded"; "count" => profile_count, "source" => source);
+    match &config.token_keys {
+        TokenKeys::Development(path) => {
+            info!(log, "tokens are verified with the development key"; "path" => path.display().to_string())
+        }
+        TokenKeys::Public(path) => {
+            info!(log, "tokens are verified with public keys"; "path" => path.display().to_string())
+        }
+        TokenKeys::Unverified => warn!(
+            log,
+            "token signatures are not verified: any signature is accepted, claims are still checked"
+        ),
+    }
     Ok(server)
 }

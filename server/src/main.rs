@@ -5,19 +5,19 @@ use std::process::ExitCode;
 use clap::Parser;
 use dropshot::{ConfigLogging, ConfigLoggingLevel};
 use slog::{error, info};
-use uploadurl_server::config::Args;
+use uploadurl_server::config::{Cli, Command, TokenArgs};
 use uploadurl_server::profiles::UploadEligibility;
-
-/// The token in the printed curl command. Any well-formed bearer token is
-/// accepted.
-const EXAMPLE_TOKEN: &str = "mock-token";
 
 /// The most profiles listed at start-up; a large file is summarized.
 const MAX_LISTED_PROFILES: usize = 20;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = match Args::parse().validate() {
+    let cli = Cli::parse();
+    if let Some(Command::Token(args)) = &cli.command {
+        return print_token(args);
+    }
+    let config = match cli.serve.validate() {
         Ok(config) => config,
         Err(error) => {
             eprintln!("error: {error}");
@@ -39,13 +39,7 @@ async fn main() -> ExitCode {
     let server = match uploadurl_server::start(&config, &log) {
         Ok(server) => server,
         Err(error) => {
-            let mut message = error.to_string();
-            let mut source = std::error::Error::source(&error);
-            while let Some(cause) = source {
-                message.push_str(&format!(": {cause}"));
-                source = cause.source();
-            }
-            eprintln!("error: {message}");
+            eprintln!("error: {}", with_causes(&error));
             return ExitCode::FAILURE;
         }
     };
@@ -103,13 +97,63 @@ fn print_banner(address: std::net::SocketAddr, state: &uploadurl_server::AppStat
         );
     }
     println!();
-    if let Some(id) = ready {
-        println!("try:");
-        println!(
-            "  curl -sS -H 'Authorization: Bearer {EXAMPLE_TOKEN}' \
-             {base}/education/synchronizationProfiles/{id}/uploadUrl"
-        );
+    let Some(id) = ready else {
+        return;
+    };
+    let url = format!("{base}/education/synchronizationProfiles/{id}/uploadUrl");
+    let minted = state.development_secret.as_ref().and_then(|secret| {
+        let request = uploadurl_server::token::TokenRequest::default();
+        uploadurl_server::token::mint(secret.bytes(), &request, chrono::Utc::now().timestamp()).ok()
+    });
+    match minted {
+        Some(token) => {
+            println!(
+                "try (the token is valid for an hour; `uploadurl-mock token --help` mints others):"
+            );
+            println!("  curl -sS -H 'Authorization: Bearer {token}' {url}");
+        }
+        None => {
+            println!("try, with a token the configured key verifies:");
+            println!("  curl -sS -H \"Authorization: Bearer $TOKEN\" {url}");
+        }
     }
+}
+
+/// Prints a token signed with the development key.
+fn print_token(args: &TokenArgs) -> ExitCode {
+    let path = args
+        .signing_key
+        .clone()
+        .unwrap_or_else(uploadurl_server::keys::default_signing_key_path);
+    let secret = match uploadurl_server::keys::load_or_create_secret(&path) {
+        Ok(secret) => secret,
+        Err(error) => {
+            eprintln!("error: {}", with_causes(&error));
+            return ExitCode::FAILURE;
+        }
+    };
+    let now = chrono::Utc::now().timestamp();
+    match uploadurl_server::token::mint(secret.bytes(), &args.request(), now) {
+        Ok(token) => {
+            println!("{token}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: failed to sign the token: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Renders an error with its chain of causes.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    message
 }
 
 /// Escapes control characters, so that a display name from a profiles file

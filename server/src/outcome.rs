@@ -6,6 +6,7 @@ use uploadurl_api::{ODataError, RequestIds};
 
 use crate::auth::AuthError;
 use crate::profiles::{ProfileState, SyncStatus};
+use crate::token::{Denial, TokenError};
 
 /// The longest part of a caller's id quoted in an error message.
 const MAX_QUOTED_ID_CHARS: usize = 64;
@@ -14,7 +15,11 @@ const MAX_QUOTED_ID_CHARS: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
     /// The `Authorization` header is missing or malformed.
-    Unauthorized(AuthError),
+    InvalidHeader(AuthError),
+    /// The token is not authentic or not valid now.
+    InvalidToken(TokenError),
+    /// The token may not call the operation.
+    Forbidden(Denial),
     /// The profile id in the path is not a GUID.
     InvalidId(String),
     /// No profile has this id.
@@ -46,7 +51,8 @@ impl Failure {
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
-            Failure::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Failure::InvalidHeader(_) | Failure::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Failure::Forbidden(_) => StatusCode::FORBIDDEN,
             Failure::InvalidId(_) | Failure::NotCsvProvider { .. } => StatusCode::BAD_REQUEST,
             Failure::ProfileNotFound(_) => StatusCode::NOT_FOUND,
             Failure::NotProvisioned { .. } | Failure::UploadInProgress { .. } => {
@@ -58,7 +64,8 @@ impl Failure {
     /// Graph's error code.
     pub fn code(&self) -> &'static str {
         match self {
-            Failure::Unauthorized(_) => "InvalidAuthenticationToken",
+            Failure::InvalidHeader(_) | Failure::InvalidToken(_) => "InvalidAuthenticationToken",
+            Failure::Forbidden(_) => "Authorization_RequestDenied",
             Failure::InvalidId(_) | Failure::NotCsvProvider { .. } => "BadRequest",
             Failure::ProfileNotFound(_) => "ResourceNotFound",
             Failure::NotProvisioned { .. } | Failure::UploadInProgress { .. } => "Conflict",
@@ -68,7 +75,9 @@ impl Failure {
     /// Graph's error message.
     pub fn message(&self) -> String {
         match self {
-            Failure::Unauthorized(error) => error.message().to_string(),
+            Failure::InvalidHeader(error) => error.message().to_string(),
+            Failure::InvalidToken(error) => error.message(),
+            Failure::Forbidden(denial) => denial.message().to_string(),
             Failure::InvalidId(id) => {
                 format!(
                     "Invalid object identifier '{}'. Expected a GUID.",

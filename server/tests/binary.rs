@@ -17,11 +17,17 @@ impl Drop for Running {
     }
 }
 
+/// The development key of the servers and tokens of this test binary.
+fn key_path() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("uploadurl-binary-{}.key", std::process::id()))
+}
+
 /// Starts the binary and returns it with the printed curl command's
 /// Authorization header and URL.
 fn start(extra: &[&str]) -> (Running, String, String) {
     let child = Command::new(BINARY)
-        .args(["--listen", "127.0.0.1:0"])
+        .args(["--listen", "127.0.0.1:0", "--signing-key"])
+        .arg(key_path())
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -117,6 +123,7 @@ fn invalid_flags_are_rejected_with_the_value() {
     ];
     for (flags, expected) in cases {
         let mut command = Command::new(BINARY);
+        command.arg("--signing-key").arg(key_path());
         if !flags.contains(&"--listen") {
             command.args(["--listen", "127.0.0.1:0"]);
         }
@@ -127,4 +134,41 @@ fn invalid_flags_are_rejected_with_the_value() {
         assert!(!stderr.contains("panicked"), "{flags:?}: {stderr}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Runs `uploadurl-mock token` with the test's key and returns the token.
+fn mint(flags: &[&str]) -> String {
+    let output = Command::new(BINARY)
+        .arg("token")
+        .arg("--signing-key")
+        .arg(key_path())
+        .args(flags)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
+
+#[tokio::test]
+async fn token_command_mints_each_case() {
+    let (_server, _, url) = start(&[]);
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let cases: &[(&[&str], u16)] = &[
+        (&[], 200),
+        (&["--scope", "User.Read"], 403),
+        (&["--app"], 403),
+        (&["--personal"], 403),
+        (&["--expires-in", "-10"], 401),
+        (&["--not-before-in", "3600"], 401),
+        (&["--audience", "api://other"], 401),
+    ];
+    for (flags, expected) in cases {
+        let token = mint(flags);
+        let response = http.get(&url).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), *expected, "{flags:?}");
+    }
 }
