@@ -11,6 +11,7 @@ pub mod auth;
 pub mod config;
 pub mod handler;
 pub mod keys;
+pub mod logging;
 pub mod outcome;
 pub mod profiles;
 pub mod router;

@@ -3,9 +3,10 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use dropshot::{ConfigLogging, ConfigLoggingLevel};
+use slog::Drain as _;
 use slog::{error, info};
 use uploadurl_server::config::{Cli, Command, TokenArgs};
+use uploadurl_server::logging::JsonLines;
 use uploadurl_server::profiles::UploadEligibility;
 
 /// The most profiles listed at start-up; a large file is summarized.
@@ -24,17 +25,10 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let log = match (ConfigLogging::StderrTerminal {
-        level: ConfigLoggingLevel::Info,
-    })
-    .to_logger("uploadurl-mock")
-    {
-        Ok(log) => log,
-        Err(error) => {
-            eprintln!("error: failed to set up logging: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let drain = JsonLines::new(std::io::stderr())
+        .filter_level(slog::Level::Info)
+        .fuse();
+    let log = slog::Logger::root(drain, slog::o!("name" => "uploadurl-mock"));
 
     let server = match uploadurl_server::start(&config, &log) {
         Ok(server) => server,

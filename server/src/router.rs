@@ -21,6 +21,8 @@ use http::{header, HeaderValue, Method, Response, StatusCode};
 use percent_encoding::percent_decode_str;
 use schemars::JsonSchema;
 use serde::Deserialize;
+use slog::{error, info};
+use std::time::Instant;
 use uploadurl_api::{
     GraphResponse, ODataError, ProfilePathParams, RequestIds, UploadUrlApi, UploadUrlResponse,
 };
@@ -132,14 +134,42 @@ pub fn api_description() -> Result<ApiDescription<AppState>, String> {
 }
 
 /// Handles every request: the operation for a matching path and GET, and
-/// Graph's 404 or 405 otherwise.
+/// Graph's 404 or 405 otherwise. Logs one line per request.
 async fn route(
     rqctx: RequestContext<AppState>,
     _path: Path<AnyPath>,
 ) -> Result<Response<Body>, HttpError> {
+    let started = Instant::now();
+    let log = rqctx.log.clone();
+    let route = match_path(rqctx.request.uri().path());
+    let profile_id = match &route {
+        Ok(Route::UploadUrl { id }) => quote(id),
+        Err(_) => String::new(),
+    };
+    let response = respond(rqctx, route).await;
+    match &response {
+        Ok(response) => info!(log, "request completed";
+            "status" => response.status().as_u16(),
+            "latency_us" => started.elapsed().as_micros() as u64,
+            "profile_id" => profile_id,
+        ),
+        Err(error) => error!(log, "request failed";
+            "status" => error.status_code.as_u16(),
+            "latency_us" => started.elapsed().as_micros() as u64,
+            "profile_id" => profile_id,
+            "error" => &error.internal_message,
+        ),
+    }
+    response
+}
+
+async fn respond(
+    rqctx: RequestContext<AppState>,
+    route: Result<Route, UnknownPath>,
+) -> Result<Response<Body>, HttpError> {
     let ids = RequestIds::from_request(&rqctx.request_id, rqctx.request.headers());
     let method = rqctx.request.method().clone();
-    match match_path(rqctx.request.uri().path()) {
+    match route {
         Ok(Route::UploadUrl { id }) if method == Method::GET => {
             match MockApi::upload_url(rqctx, Path::from(ProfilePathParams { id })).await {
                 Ok(response) => response.to_result(),
