@@ -172,3 +172,29 @@ async fn token_command_mints_each_case() {
         assert_eq!(response.status().as_u16(), *expected, "{flags:?}");
     }
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_stops_gracefully() {
+    let (mut server, header, url) = start(&[]);
+    let (name, value) = header.split_once(": ").unwrap();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let response = http.get(&url).header(name, value).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+
+    let pid = server.0.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(exit) = server.0.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running 15 s after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(exit.success(), "exit status {exit:?}");
+}

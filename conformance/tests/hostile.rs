@@ -1,0 +1,343 @@
+//! Hostile input over raw TCP: malformed and oversized requests that clients
+//! such as reqwest would not send. None may get a 5xx, hang, or take the
+//! server down.
+
+use std::time::Duration;
+
+use conformance::target::{profiles, Target};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A parsed response.
+#[derive(Debug)]
+struct RawResponse {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl RawResponse {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Checks Graph's error body and headers.
+    fn assert_graph_error(&self, status: u16, case: &str) {
+        assert_eq!(self.status, status, "{case}: {self:?}");
+        let body = self.json();
+        assert!(body["error"]["code"].is_string(), "{case}: {body}");
+        assert!(body["error"]["message"].is_string(), "{case}: {body}");
+        assert_eq!(
+            body["error"]["innerError"]["request-id"].as_str(),
+            self.header("request-id"),
+            "{case}"
+        );
+    }
+}
+
+/// Reads responses from `stream` until `count` are complete or the peer
+/// closes; each must have a Content-Length.
+async fn read_responses(stream: &mut TcpStream, count: usize) -> Vec<RawResponse> {
+    let mut buffer = Vec::new();
+    let mut responses = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while responses.len() < count {
+        if let Some((response, used)) = parse_response(&buffer) {
+            buffer.drain(..used);
+            responses.push(response);
+            continue;
+        }
+        let mut chunk = [0u8; 8192];
+        let read = tokio::time::timeout_at(deadline, stream.read(&mut chunk))
+            .await
+            .expect("the server answers within 20 s")
+            .unwrap_or(0);
+        if read == 0 {
+            break;
+        }
+        buffer.extend_from_slice(&chunk[..read]);
+    }
+    responses
+}
+
+fn parse_response(buffer: &[u8]) -> Option<(RawResponse, usize)> {
+    let end = buffer.windows(4).position(|window| window == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&buffer[..end]).to_string();
+    let mut lines = head.split("\r\n");
+    let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(key, value)| (key.trim().to_string(), value.trim().to_string()))
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case("content-length"))
+        .map(|(_, value)| value.parse().unwrap())
+        .unwrap_or(0);
+    let start = end + 4;
+    if buffer.len() < start + length {
+        return None;
+    }
+    let body = buffer[start..start + length].to_vec();
+    Some((
+        RawResponse {
+            status,
+            headers,
+            body,
+        },
+        start + length,
+    ))
+}
+
+/// Sends raw bytes on a new connection and returns the first response.
+async fn send_raw(target: &Target, bytes: &[u8]) -> RawResponse {
+    let address = target
+        .base_url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap();
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    let mut responses = read_responses(&mut stream, 1).await;
+    assert_eq!(
+        responses.len(),
+        1,
+        "no response to {:?}",
+        String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+    );
+    responses.remove(0)
+}
+
+fn request(path: &str, extra_headers: &[&str], token: &str) -> Vec<u8> {
+    let mut text = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+    if !token.is_empty() {
+        text.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    for header in extra_headers {
+        text.push_str(header);
+        text.push_str("\r\n");
+    }
+    text.push_str("Connection: close\r\n\r\n");
+    text.into_bytes()
+}
+
+fn upload_path(id: &str) -> String {
+    format!("/beta/education/synchronizationProfiles/{id}/uploadUrl")
+}
+
+#[tokio::test]
+async fn hostile_authorization_headers() {
+    let target = Target::start_mock(&[]).await.unwrap();
+    let path = upload_path(profiles::READY);
+    let long_token = format!(
+        "{}.{}.{}",
+        "a".repeat(5000),
+        "b".repeat(5000),
+        "c".repeat(200)
+    );
+    let cases: Vec<(&str, Vec<u8>, u16)> = vec![
+        (
+            "no scheme",
+            request(&path, &[&format!("Authorization: {}", target.token)], ""),
+            401,
+        ),
+        (
+            "lower-case bearer",
+            request(
+                &path,
+                &[&format!("Authorization: bearer {}", target.token)],
+                "",
+            ),
+            200,
+        ),
+        (
+            "two headers",
+            request(
+                &path,
+                &[&format!("Authorization: Bearer {}", target.token)],
+                &target.token,
+            ),
+            401,
+        ),
+        ("10 KB token", request(&path, &[], &long_token), 401),
+        (
+            "non-UTF-8 token",
+            {
+                let mut bytes = format!("GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ")
+                    .into_bytes();
+                bytes.extend_from_slice(b"\xff\xfe\xfd");
+                bytes.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
+                bytes
+            },
+            401,
+        ),
+    ];
+    for (case, bytes, status) in cases {
+        let response = send_raw(&target, &bytes).await;
+        if status == 200 {
+            assert_eq!(response.status, 200, "{case}: {response:?}");
+        } else {
+            response.assert_graph_error(status, case);
+        }
+    }
+}
+
+#[tokio::test]
+async fn hostile_ids() {
+    let target = Target::start_mock(&[]).await.unwrap();
+    let long_id = "9".repeat(2048);
+    let cases = [
+        ("not a GUID", "not-a-guid".to_string()),
+        ("empty", String::new()),
+        ("encoded slash", "a%2Fb".to_string()),
+        ("2 KB", long_id),
+        ("Unicode", "%E2%9C%93%F0%9F%98%80".to_string()),
+        ("plus and hyphen", "%2B-%2B-".to_string()),
+        ("GUID in braces", format!("%7B{}%7D", profiles::READY)),
+    ];
+    for (case, id) in cases {
+        let response = send_raw(&target, &request(&upload_path(&id), &[], &target.token)).await;
+        response.assert_graph_error(400, case);
+        let message = response.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            message.len() < 200,
+            "{case}: message of {} bytes",
+            message.len()
+        );
+    }
+}
+
+#[tokio::test]
+async fn requests_with_extras_are_served() {
+    let target = Target::start_mock(&[]).await.unwrap();
+    let path = upload_path(profiles::READY);
+    let big_body = "x".repeat(1000);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "body on GET",
+            format!(
+                "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{big_body}",
+                target.token,
+                big_body.len()
+            )
+            .into_bytes(),
+        ),
+        ("Content-Type on GET", request(&path, &["Content-Type: application/json"], &target.token)),
+        ("OData $select", request(&format!("{path}?$select=value"), &[], &target.token)),
+        ("unknown query parameter", request(&format!("{path}?foo=bar"), &[], &target.token)),
+        (
+            "HTTP/1.0",
+            format!("GET {path} HTTP/1.0\r\nAuthorization: Bearer {}\r\n\r\n", target.token).into_bytes(),
+        ),
+    ];
+    for (case, bytes) in cases {
+        let response = send_raw(&target, &bytes).await;
+        assert_eq!(response.status, 200, "{case}: {response:?}");
+        assert!(
+            response.json()["value"].as_str().unwrap().contains("sp=w"),
+            "{case}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn oversized_headers_are_rejected_without_5xx() {
+    let target = Target::start_mock(&[]).await.unwrap();
+    let path = upload_path(profiles::READY);
+    let huge = format!("X-Padding: {}", "p".repeat(1024 * 1024));
+    let response = send_raw(&target, &request(&path, &[&huge], &target.token)).await;
+    assert!((400..500).contains(&response.status), "{response:?}");
+    // The server is still up.
+    let response = send_raw(&target, &request(&path, &[], &target.token)).await;
+    assert_eq!(response.status, 200);
+}
+
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order() {
+    let target = Target::start_mock(&[]).await.unwrap();
+    let address = target
+        .base_url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap();
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    let ids = [
+        profiles::READY,
+        profiles::UNKNOWN,
+        profiles::POWERSCHOOL,
+        profiles::UPLOAD_IN_PROGRESS,
+    ];
+    let mut bytes = Vec::new();
+    for id in ids {
+        bytes.extend(
+            format!(
+                "GET {} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\r\n",
+                upload_path(id),
+                target.token
+            )
+            .into_bytes(),
+        );
+    }
+    stream.write_all(&bytes).await.unwrap();
+    let responses = read_responses(&mut stream, ids.len()).await;
+    let statuses: Vec<u16> = responses.iter().map(|response| response.status).collect();
+    assert_eq!(statuses, [200, 404, 400, 409]);
+}
+
+#[tokio::test]
+async fn slow_headers_are_timed_out() {
+    // hyper closes a connection whose request head is not complete 30 s after
+    // it started; the test allows 40 s.
+    let target = Target::start_mock(&[]).await.unwrap();
+    let address = target
+        .base_url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap();
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    let started = tokio::time::Instant::now();
+    stream
+        .write_all(b"GET /beta/education HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut buffer = [0u8; 1024];
+    let mut sent_more = 0;
+    loop {
+        // Trickle one header byte every 2 s, as a slow client would.
+        match tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buffer)).await {
+            Ok(Ok(_)) | Ok(Err(_)) => break,
+            Err(_) => {
+                assert!(
+                    started.elapsed() < Duration::from_secs(40),
+                    "not timed out after 40 s"
+                );
+                if stream.write_all(b"X").await.is_err() {
+                    break;
+                }
+                sent_more += 1;
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_secs(25),
+        "closed after {elapsed:?}, {sent_more} bytes"
+    );
+    assert!(
+        elapsed < Duration::from_secs(40),
+        "closed after {elapsed:?}"
+    );
+}
