@@ -22,6 +22,32 @@ pub mod profiles {
     pub const UNKNOWN: &str = "00000000-0000-4000-8000-000000000000";
 }
 
+/// The variable naming the folder where in-process servers write their logs,
+/// for `cargo xtask test` to scan for secrets.
+pub const LOG_DIR_VARIABLE: &str = "UPLOADURL_TEST_LOG_DIR";
+
+/// A logger into a new file in the folder named by [`LOG_DIR_VARIABLE`], or
+/// one that discards everything when it is not set.
+fn test_logger() -> anyhow::Result<slog::Logger> {
+    use slog::Drain as _;
+    static NEXT_LOG: AtomicUsize = AtomicUsize::new(0);
+    let Some(dir) = std::env::var_os(LOG_DIR_VARIABLE) else {
+        return Ok(slog::Logger::root(slog::Discard, slog::o!()));
+    };
+    std::fs::create_dir_all(&dir)?;
+    let path = std::path::Path::new(&dir).join(format!(
+        "conformance-{}-{}.log",
+        std::process::id(),
+        NEXT_LOG.fetch_add(1, Ordering::Relaxed)
+    ));
+    let file = std::fs::File::create(path)?;
+    let drain = uploadurl_server::logging::JsonLines::new(file).fuse();
+    Ok(slog::Logger::root(
+        drain,
+        slog::o!("name" => "uploadurl-mock"),
+    ))
+}
+
 /// A server to test and how to reach it.
 pub struct Target {
     /// Base URL, as Graph's is `https://graph.microsoft.com/beta`.
@@ -76,7 +102,7 @@ impl Target {
         }
         argv.extend_from_slice(flags);
         let config = uploadurl_server::config::Args::try_parse_from(argv)?.validate()?;
-        let log = slog::Logger::root(slog::Discard, slog::o!());
+        let log = test_logger()?;
         let server = uploadurl_server::start(&config, &log)?;
         let _ = std::fs::remove_file(&key_path);
         let secret = server.app_private().development_secret.clone();

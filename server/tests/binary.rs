@@ -17,6 +17,23 @@ impl Drop for Running {
     }
 }
 
+/// Where a started binary's log goes: a new file in the folder named by
+/// `UPLOADURL_TEST_LOG_DIR`, which `cargo xtask test` scans for secrets.
+fn log_file() -> Stdio {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT_LOG: AtomicUsize = AtomicUsize::new(0);
+    let Some(dir) = std::env::var_os("UPLOADURL_TEST_LOG_DIR") else {
+        return Stdio::null();
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    let name = format!(
+        "binary-{}-{}.log",
+        std::process::id(),
+        NEXT_LOG.fetch_add(1, Ordering::Relaxed)
+    );
+    Stdio::from(std::fs::File::create(std::path::Path::new(&dir).join(name)).unwrap())
+}
+
 /// The development key of the servers and tokens of this test binary.
 fn key_path() -> std::path::PathBuf {
     std::env::temp_dir().join(format!("uploadurl-binary-{}.key", std::process::id()))
@@ -30,7 +47,7 @@ fn start(extra: &[&str]) -> (Running, String, String) {
         .arg(key_path())
         .args(extra)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log_file())
         .spawn()
         .expect("the binary starts");
     let mut running = Running(child);

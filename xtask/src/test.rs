@@ -1,20 +1,135 @@
 //! `cargo xtask test`: the one command that runs every test of the
-//! workspace on a fresh machine.
+//! workspace on a fresh machine, then scans the logs the servers under test
+//! wrote for secrets.
 
+use std::path::Path;
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result};
+use regex::Regex;
 
-/// Runs the workspace's tests; the exit code is cargo's.
+/// The folder, below `target/`, where servers under test write their logs.
+const LOG_DIR: &str = "target/test-logs";
+
+/// Azurite's development account key (the mock's default) in part: enough
+/// to recognize it, in base64 or as it would be quoted.
+const DEVELOPMENT_KEY_PREFIX: &str = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6";
+
+/// Runs the workspace's tests and the log scan; the exit code is non-zero
+/// when either fails.
 pub fn run() -> Result<ExitCode> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is below the root");
+    let log_dir = root.join(LOG_DIR);
+    let _ = std::fs::remove_dir_all(&log_dir);
+    std::fs::create_dir_all(&log_dir)
+        .with_context(|| format!("failed to create {}", log_dir.display()))?;
+
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let status = Command::new(&cargo)
         .args(["test", "--workspace", "--locked"])
+        .env("UPLOADURL_TEST_LOG_DIR", &log_dir)
+        .current_dir(root)
         .status()
         .with_context(|| format!("failed to run {cargo} test"))?;
-    Ok(if status.success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    if !status.success() {
+        return Ok(ExitCode::FAILURE);
+    }
+
+    let findings = scan_logs(&log_dir)?;
+    if findings.lines == 0 {
+        eprintln!(
+            "the log scan found no log lines in {}; the tests wrote no logs",
+            log_dir.display()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    if !findings.leaks.is_empty() {
+        for leak in &findings.leaks {
+            eprintln!("secret in the test logs: {leak}");
+        }
+        return Ok(ExitCode::FAILURE);
+    }
+    println!(
+        "log scan: {} lines in {} files, no token, account key or SAS signature",
+        findings.lines, findings.files
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What the scan found.
+#[derive(Debug, Default)]
+struct Findings {
+    files: usize,
+    lines: usize,
+    /// `file:line: kind` for each secret found; the secret itself is not
+    /// repeated.
+    leaks: Vec<String>,
+}
+
+/// Scans every file in `dir` for JWTs, the development account key and SAS
+/// signatures that were not redacted.
+fn scan_logs(dir: &Path) -> Result<Findings> {
+    let patterns = [
+        (
+            "a JWT",
+            Regex::new(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")?,
+        ),
+        (
+            "the development account key",
+            Regex::new(&regex::escape(DEVELOPMENT_KEY_PREFIX))?,
+        ),
+        ("a SAS signature", Regex::new(r"sig=[A-Za-z0-9%+/=]{8,}")?),
+    ];
+    let mut findings = Findings::default();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("failed to read {}", dir.display()))?
+        .collect::<Result<_, _>>()?;
+    entries.sort_by_key(|entry| entry.path());
+    for entry in entries {
+        let path = entry.path();
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("failed to read {}", path.display()))?;
+        findings.files += 1;
+        for (number, line) in text.lines().enumerate() {
+            findings.lines += 1;
+            for (kind, pattern) in &patterns {
+                if pattern.is_match(line) {
+                    findings
+                        .leaks
+                        .push(format!("{}:{}: {kind}", path.display(), number + 1));
+                }
+            }
+        }
+    }
+    Ok(findings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_finds_each_kind_of_secret() {
+        let dir = std::env::temp_dir().join(format!("xtask-scan-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("a.log"),
+            "{\"msg\":\"ok\",\"uri\":\"/beta?[query redacted]\",\"value\":\"sig=[redacted]\"}\n\
+             {\"token\":\"eyJhbGciOiJIUzI1NiJ9.eyJzY3AiOiJ4In0.c2ln\"}\n\
+             {\"key\":\"Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsu\"}\n\
+             {\"url\":\"https://a/c?sig=AbCdEf%2B12345%3D&se=x\"}\n",
+        )
+        .unwrap();
+        let findings = scan_logs(&dir).unwrap();
+        assert_eq!(findings.files, 1);
+        assert_eq!(findings.lines, 4);
+        assert_eq!(findings.leaks.len(), 3, "{:?}", findings.leaks);
+        assert!(findings.leaks[0].ends_with(":2: a JWT"));
+        assert!(findings.leaks[1].ends_with(":3: the development account key"));
+        assert!(findings.leaks[2].ends_with(":4: a SAS signature"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
