@@ -1,5 +1,6 @@
 //! Workspace tasks, run as `cargo xtask <task>`.
 
+mod fuzz;
 mod regen;
 mod test;
 
@@ -25,6 +26,16 @@ enum Task {
     /// Run every test of the workspace, after installing and starting what
     /// the tests need.
     Test,
+    /// Run each coverage-guided fuzz target for a bounded time (installs
+    /// cargo-fuzz when missing).
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Only this target: token, authorization, path or sas.
+        #[arg(long)]
+        target: Option<String>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -32,6 +43,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.task {
         Task::Regen { check } => regen::run(check),
         Task::Test => test::run(),
+        Task::Fuzz { seconds, target } => fuzz::run(seconds, target.as_deref()),
     };
     match result {
         Ok(code) => code,
