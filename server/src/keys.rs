@@ -61,7 +61,7 @@ pub enum KeyError {
     },
 }
 
-/// The default location of the development signing key:
+/// Returns the default location of the development signing key:
 /// `$XDG_STATE_HOME/uploadurl-mock/dev-signing-key`, else under
 /// `$HOME/.local/state`, else in the working directory.
 pub fn default_signing_key_path() -> PathBuf {

@@ -3,9 +3,10 @@
 //! Every record passes through [`Redacting`], which removes query strings
 //! from `uri` values, replaces anything that looks like a JWT or a SAS
 //! `sig`, and drops values under keys that name a token or an
-//! `Authorization` header. dropshot's own per-request line is replaced by the
-//! router's, which adds the profile id; dropshot's line is kept for requests
-//! it rejects before routing, which carry `error_message_internal`.
+//! `Authorization` header. The router writes the per-request line, with the
+//! profile id, so dropshot's own line is dropped. dropshot's line is kept for
+//! the requests it rejects before routing, which carry
+//! `error_message_internal`.
 
 use std::io::Write;
 use std::sync::Mutex;

@@ -1,5 +1,5 @@
 //! Access tokens: verifying a bearer JWT and deciding whether it may call
-//! uploadUrl, as Graph's permissions table for the operation says.
+//! uploadUrl, following Graph's permissions table for the operation.
 //!
 //! The rules, checked in this order:
 //!
@@ -44,7 +44,7 @@ pub const APPLICATION_PERMISSION: &str = "EduAdministration.ReadWrite.All";
 /// The key id of the development signing key.
 pub const DEVELOPMENT_KEY_ID: &str = "uploadurl-mock-development";
 
-/// How a token failed authentication (401 `InvalidAuthenticationToken`).
+/// The reason a token failed authentication (401 `InvalidAuthenticationToken`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenError {
     /// Not a compact JWS with JSON object header and payload.
@@ -97,7 +97,7 @@ impl TokenError {
     }
 }
 
-/// Why an authentic token may not call the operation (403
+/// The reason an authentic token may not call the operation (403
 /// `Authorization_RequestDenied`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Denial {
@@ -152,7 +152,7 @@ pub struct VerificationKey {
     pub key: DecodingKey,
 }
 
-/// How the server checks tokens.
+/// The server's rules for tokens: keys and accepted permission types.
 #[derive(Clone)]
 pub struct TokenPolicy {
     /// The keys that verify signatures, or `None` when signature verification
@@ -343,7 +343,7 @@ fn decode_json_object(part: &str) -> Option<serde_json::Map<String, serde_json::
     }
 }
 
-/// What a minted token says.
+/// The claims of a token to mint.
 #[derive(Debug, Clone)]
 pub struct TokenRequest {
     /// Delegated scopes (`scp`); ignored for application tokens.
@@ -422,7 +422,7 @@ pub fn mint(
     jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(secret)?)
 }
 
-/// A verification key for the development HS256 secret.
+/// Builds the verification key of the development HS256 secret.
 pub fn development_key(secret: &[u8]) -> Result<VerificationKey, jsonwebtoken::errors::Error> {
     Ok(VerificationKey {
         key_id: Some(DEVELOPMENT_KEY_ID.to_string()),

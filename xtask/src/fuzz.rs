@@ -2,8 +2,8 @@
 //! for a bounded time, installing cargo-fuzz first when it is missing.
 //!
 //! cargo-fuzz passes unstable compiler flags (sanitizer coverage), which the
-//! stable toolchain accepts only with `RUSTC_BOOTSTRAP=1`; the fuzz crate is
-//! built with it and nothing else is.
+//! stable toolchain accepts only with `RUSTC_BOOTSTRAP=1`. Only the fuzz crate
+//! is built with it.
 
 use std::path::Path;
 use std::process::{Command, ExitCode};
