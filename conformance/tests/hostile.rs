@@ -202,6 +202,9 @@ async fn hostile_ids() {
         ("Unicode", "%E2%9C%93%F0%9F%98%80".to_string()),
         ("plus and hyphen", "%2B-%2B-".to_string()),
         ("GUID in braces", format!("%7B{}%7D", profiles::READY)),
+        // The log scan of `cargo xtask test` checks that neither reaches the log.
+        ("token with encoded dots", target.token.replace('.', "%2E")),
+        ("encoded sig", "sig%3DAbCdEfGh12345678".to_string()),
     ];
     for (case, id) in cases {
         let response = send_raw(&target, &request(&upload_path(&id), &[], &target.token)).await;

@@ -142,9 +142,23 @@ pub fn load_verification_keys(path: &Path) -> Result<Vec<VerificationKey>, KeyEr
         source,
     })?;
     if let Ok(set) = serde_json::from_slice::<JwkSet>(&bytes) {
+        // Only RSA signing keys for RS256 are used: a key marked for
+        // encryption or for another algorithm cannot verify these tokens.
         let keys: Vec<VerificationKey> = set
             .keys
             .iter()
+            .filter(|jwk| {
+                matches!(
+                    jwk.algorithm,
+                    jsonwebtoken::jwk::AlgorithmParameters::RSA(_)
+                ) && jwk
+                    .common
+                    .key_algorithm
+                    .is_none_or(|alg| alg == jsonwebtoken::jwk::KeyAlgorithm::RS256)
+                    && jwk.common.public_key_use.as_ref().is_none_or(|key_use| {
+                        *key_use == jsonwebtoken::jwk::PublicKeyUse::Signature
+                    })
+            })
             .filter_map(|jwk| {
                 let key = DecodingKey::from_jwk(jwk).ok()?;
                 Some(VerificationKey {
@@ -197,7 +211,20 @@ mod tests {
     fn invalid_public_key_is_rejected() {
         let dir = std::env::temp_dir().join(format!("uploadurl-pubkeys-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        for (name, text) in [("empty.jwks", r#"{"keys": []}"#), ("junk.pem", "not a key")] {
+        let cases = [
+            ("empty.jwks", r#"{"keys": []}"#),
+            ("junk.pem", "not a key"),
+            ("oct.jwks", r#"{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}"#),
+            (
+                "encryption.jwks",
+                r#"{"keys": [{"kty": "RSA", "use": "enc", "n": "sXch", "e": "AQAB"}]}"#,
+            ),
+            (
+                "rs512.jwks",
+                r#"{"keys": [{"kty": "RSA", "alg": "RS512", "n": "sXch", "e": "AQAB"}]}"#,
+            ),
+        ];
+        for (name, text) in cases {
             let path = dir.join(name);
             std::fs::write(&path, text).unwrap();
             let error = load_verification_keys(&path).unwrap_err().to_string();

@@ -88,8 +88,12 @@ struct Redaction {
 impl Redaction {
     fn new() -> Self {
         Redaction {
-            jwt: Regex::new(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_-]*").unwrap(),
-            sig: Regex::new(r"(?i)(sig=)[^&\s]*").unwrap(),
+            // A dot may arrive percent-encoded (`%2E`) in a path.
+            jwt: Regex::new(
+                r"(?i)eyJ[A-Za-z0-9_-]*(?:\.|%2E)[A-Za-z0-9_-]*(?:(?:\.|%2E)[A-Za-z0-9_-]*)?",
+            )
+            .unwrap(),
+            sig: Regex::new(r"(?i)(sig(?:=|%3D))[^&\s/]*").unwrap(),
         }
     }
 
@@ -180,6 +184,8 @@ mod tests {
             "authorization" => "Bearer abc",
             "note" => format!("token {jwt} in text"),
             "value" => "https://a/c?sv=2015-07-08&sig=AbC%2B%3D&se=x",
+            "encoded" => format!("/beta/{}/x", jwt.replace('.', "%2E")),
+            "encoded_sig" => "/beta/sig%3DSECRETSIG/x",
             "status" => 200u16,
         );
         let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
@@ -191,6 +197,8 @@ mod tests {
             line["value"],
             "https://a/c?sv=2015-07-08&sig=[redacted]&se=x"
         );
+        assert_eq!(line["encoded"], "/beta/[token redacted]/x");
+        assert_eq!(line["encoded_sig"], "/beta/sig%3D[redacted]/x");
         assert_eq!(line["status"], 200);
         assert_eq!(line["level"], "INFO");
         assert!(!text.contains("abc"), "{text}");

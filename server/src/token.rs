@@ -26,7 +26,8 @@ use base64::Engine as _;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-/// Graph's audiences: its URL and its application id.
+/// Graph's audiences: its URL and its application id. The URL is also
+/// accepted with one trailing slash.
 pub const GRAPH_AUDIENCES: [&str; 2] = [
     "https://graph.microsoft.com",
     "00000003-0000-0000-c000-000000000000",
@@ -53,6 +54,8 @@ pub enum TokenError {
     UnsupportedAlgorithm(String),
     /// The header's `kid` names no configured key.
     UnknownKey(String),
+    /// The header has no `kid`, but several keys could have signed the token.
+    MissingKeyId,
     /// The signature does not verify.
     BadSignature,
     /// `exp` is missing or not a number.
@@ -80,6 +83,9 @@ impl TokenError {
                 "Access token validation failure. The signing key '{}' is not known.",
                 crate::outcome::quote(kid)
             ),
+            TokenError::MissingKeyId => {
+                "Access token validation failure. The token names no signing key (kid).".to_string()
+            }
             TokenError::BadSignature => {
                 "Access token validation failure. Invalid signature.".to_string()
             }
@@ -210,7 +216,9 @@ enum Audience {
 
 impl Audience {
     fn is_graph(&self) -> bool {
-        let is_graph = |aud: &str| GRAPH_AUDIENCES.contains(&aud.trim_end_matches('/'));
+        let is_graph = |aud: &str| {
+            GRAPH_AUDIENCES.contains(&aud) || aud.strip_suffix('/') == Some(GRAPH_AUDIENCES[0])
+        };
         match self {
             Audience::One(aud) => is_graph(aud),
             Audience::Many(auds) => auds.iter().any(|aud| is_graph(aud)),
@@ -274,7 +282,7 @@ impl TokenPolicy {
                 None => candidates
                     .iter()
                     .find(|key| key.key_id.is_none() || candidates.len() == 1)
-                    .ok_or(TokenError::UnknownKey(String::new()))?,
+                    .ok_or(TokenError::MissingKeyId)?,
             };
             let mut validation = Validation::new(algorithm);
             validation.validate_exp = false;
@@ -303,10 +311,8 @@ impl TokenPolicy {
             return Err(Denial::PersonalAccount);
         }
         if let Some(scopes) = &claims.scp {
-            return if scopes
-                .split_whitespace()
-                .any(|scope| scope == DELEGATED_PERMISSION)
-            {
+            // OAuth 2.0 separates scopes with single spaces (RFC 6749 section 3.3).
+            return if scopes.split(' ').any(|scope| scope == DELEGATED_PERMISSION) {
                 Ok(())
             } else {
                 Err(Denial::MissingScope)
@@ -410,8 +416,8 @@ pub fn mint(
         aud: &request.audience,
         iss: format!("https://sts.windows.net/{tid}/"),
         iat: now,
-        nbf: now + request.not_before_in,
-        exp: now + request.expires_in,
+        nbf: now.saturating_add(request.not_before_in),
+        exp: now.saturating_add(request.expires_in),
         tid,
         oid: "4f1c2a3b-0d5e-4e6f-8a7b-9c0d1e2f3a4b",
         scp: (!request.application).then(|| request.scopes.join(" ")),
@@ -565,6 +571,51 @@ mod tests {
                 },
                 false,
                 unauthenticated(TokenError::WrongAudience),
+            ),
+            (
+                "graph URL audience with a trailing slash",
+                TokenRequest {
+                    audience: "https://graph.microsoft.com/".into(),
+                    ..Default::default()
+                },
+                false,
+                Ok(()),
+            ),
+            (
+                "two trailing slashes",
+                TokenRequest {
+                    audience: "https://graph.microsoft.com//".into(),
+                    ..Default::default()
+                },
+                false,
+                unauthenticated(TokenError::WrongAudience),
+            ),
+            (
+                "scope after a tab",
+                TokenRequest {
+                    scopes: vec!["User.Read\tEduAdministration.ReadWrite".into()],
+                    ..Default::default()
+                },
+                false,
+                forbidden(Denial::MissingScope),
+            ),
+            (
+                "overflowing lifetime",
+                TokenRequest {
+                    expires_in: i64::MAX,
+                    ..Default::default()
+                },
+                false,
+                Ok(()),
+            ),
+            (
+                "overflowing not-before",
+                TokenRequest {
+                    not_before_in: i64::MAX,
+                    ..Default::default()
+                },
+                false,
+                unauthenticated(TokenError::NotYetValid),
             ),
             (
                 "graph application id audience",

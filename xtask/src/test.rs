@@ -74,13 +74,16 @@ fn scan_logs(dir: &Path) -> Result<Findings> {
     let patterns = [
         (
             "a JWT",
-            Regex::new(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")?,
+            Regex::new(r"(?i)eyJ[A-Za-z0-9_-]{8,}(?:\.|%2E)[A-Za-z0-9_-]{8,}")?,
         ),
         (
             "the development account key",
             Regex::new(&regex::escape(DEVELOPMENT_KEY_PREFIX))?,
         ),
-        ("a SAS signature", Regex::new(r"sig=[A-Za-z0-9%+/=]{8,}")?),
+        (
+            "a SAS signature",
+            Regex::new(r"(?i)sig(?:=|%3D)[A-Za-z0-9%+/=]{8,}")?,
+        ),
     ];
     let mut findings = Findings::default();
     let mut entries: Vec<_> = std::fs::read_dir(dir)
@@ -120,16 +123,18 @@ mod tests {
             "{\"msg\":\"ok\",\"uri\":\"/beta?[query redacted]\",\"value\":\"sig=[redacted]\"}\n\
              {\"token\":\"eyJhbGciOiJIUzI1NiJ9.eyJzY3AiOiJ4In0.c2ln\"}\n\
              {\"key\":\"Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsu\"}\n\
-             {\"url\":\"https://a/c?sig=AbCdEf%2B12345%3D&se=x\"}\n",
+             {\"url\":\"https://a/c?sig=AbCdEf%2B12345%3D&se=x\"}\n\
+             {\"uri\":\"/beta/eyJhbGciOiJIUzI1NiJ9%2EeyJzY3AiOiJ4In0%2Ec2ln\"}\n",
         )
         .unwrap();
         let findings = scan_logs(&dir).unwrap();
         assert_eq!(findings.files, 1);
-        assert_eq!(findings.lines, 4);
-        assert_eq!(findings.leaks.len(), 3, "{:?}", findings.leaks);
+        assert_eq!(findings.lines, 5);
+        assert_eq!(findings.leaks.len(), 4, "{:?}", findings.leaks);
         assert!(findings.leaks[0].ends_with(":2: a JWT"));
         assert!(findings.leaks[1].ends_with(":3: the development account key"));
         assert!(findings.leaks[2].ends_with(":4: a SAS signature"));
+        assert!(findings.leaks[3].ends_with(":5: a JWT"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
