@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use base64::Engine as _;
 use clap::{Parser, Subcommand};
 
+use crate::keys::Secret;
 use crate::token::TokenRequest;
 
 /// Azurite's well-known development account key, the default key. It is
@@ -202,23 +203,6 @@ fn parse_listen(value: &str) -> Result<SocketAddr, String> {
     })
 }
 
-/// A decoded storage account key; never printed.
-#[derive(Clone)]
-pub struct AccountKey(Vec<u8>);
-
-impl AccountKey {
-    /// The key's bytes.
-    pub fn bytes(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for AccountKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AccountKey(<redacted>)")
-    }
-}
-
 /// Where token keys come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenKeys {
@@ -245,7 +229,7 @@ pub struct Config {
     /// The storage account name.
     pub storage_account: String,
     /// The decoded account key.
-    pub storage_key: AccountKey,
+    pub storage_key: Secret,
     /// The blob endpoint, without a trailing slash.
     pub blob_endpoint: String,
     /// The service root, without a trailing slash.
@@ -340,7 +324,7 @@ impl Args {
             listen: self.listen,
             profiles: self.profiles,
             storage_account: account,
-            storage_key: AccountKey(key),
+            storage_key: Secret::new(key),
             blob_endpoint,
             service_root,
         })

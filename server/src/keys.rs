@@ -9,11 +9,17 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 
 use crate::token::VerificationKey;
 
-/// A secret key; never printed.
+/// A secret key, such as the storage account key or the development
+/// signing key; its `Debug` form hides the bytes.
 #[derive(Clone)]
 pub struct Secret(Vec<u8>);
 
 impl Secret {
+    /// Wraps key bytes.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Secret(bytes)
+    }
+
     /// The key's bytes.
     pub fn bytes(&self) -> &[u8] {
         &self.0

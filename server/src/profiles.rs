@@ -66,8 +66,8 @@ pub enum SyncStatus {
 }
 
 impl SyncStatus {
-    /// Whether a previous upload is still being processed, which blocks a
-    /// new upload URL (409).
+    /// Returns whether a previous upload is still being processed, which
+    /// blocks a new upload URL (409).
     pub fn is_processing(self) -> bool {
         matches!(
             self,
