@@ -47,7 +47,7 @@ pub enum Error {
     InvalidBaseUrl {
         /// The rejected base URL.
         base_url: String,
-        /// Why it was rejected.
+        /// The parse error.
         #[source]
         source: url::ParseError,
     },
@@ -60,7 +60,7 @@ pub enum Error {
     /// The HTTP client could not be built.
     #[error("failed to build the HTTP client")]
     HttpClient(#[source] reqwest::Error),
-    /// The server answered with Graph's error body.
+    /// The server returned Graph's error body.
     #[error("Graph returned an error: {0}")]
     Graph(Box<GraphError>),
     /// The request failed before a Graph response arrived, or the response
@@ -70,7 +70,7 @@ pub enum Error {
 }
 
 impl Error {
-    /// The Graph error, when the server answered with one.
+    /// Returns the Graph error, when the server returned one.
     pub fn graph(&self) -> Option<&GraphError> {
         match self {
             Error::Graph(error) => Some(error),

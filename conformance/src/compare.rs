@@ -100,7 +100,7 @@ fn describe_url(url: &SasUrl, fields: &mut Description) {
     );
 }
 
-/// The media type of a Content-Type value, without parameters, in
+/// Returns the media type of a Content-Type value, without parameters, in
 /// lowercase.
 fn media_type(content_type: &str) -> String {
     content_type

@@ -2,7 +2,7 @@
 //! with Graph's documented example.
 //!
 //! [`fixture`] reads the documented exchange and its named exceptions,
-//! [`compare`] holds a response against it field by field, [`exchange`]
+//! [`compare`] checks a response against it field by field, [`exchange`]
 //! captures responses and snapshots them with redactions that check each
 //! dynamic value's format before hiding it, and [`target`] starts the mock
 //! in-process or points at a running server.

@@ -96,15 +96,20 @@ fn parse_response(buffer: &[u8]) -> Option<(RawResponse, usize)> {
     ))
 }
 
-/// Sends raw bytes on a new connection and returns the first response.
-async fn send_raw(target: &Target, bytes: &[u8]) -> RawResponse {
+/// Opens a TCP connection to the target's host and port.
+async fn connect(target: &Target) -> TcpStream {
     let address = target
         .base_url
         .trim_start_matches("http://")
         .split('/')
         .next()
         .unwrap();
-    let mut stream = TcpStream::connect(address).await.unwrap();
+    TcpStream::connect(address).await.unwrap()
+}
+
+/// Sends raw bytes on a new connection and returns the first response.
+async fn send_raw(target: &Target, bytes: &[u8]) -> RawResponse {
+    let mut stream = connect(target).await;
     stream.write_all(bytes).await.unwrap();
     let mut responses = read_responses(&mut stream, 1).await;
     assert_eq!(
@@ -269,13 +274,7 @@ async fn oversized_headers_are_rejected_without_5xx() {
 #[tokio::test]
 async fn pipelined_requests_are_answered_in_order() {
     let target = Target::start_mock(&[]).await.unwrap();
-    let address = target
-        .base_url
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap();
-    let mut stream = TcpStream::connect(address).await.unwrap();
+    let mut stream = connect(&target).await;
     let ids = [
         profiles::READY,
         profiles::UNKNOWN,
@@ -304,13 +303,7 @@ async fn slow_headers_are_timed_out() {
     // hyper closes a connection whose request head is not complete 30 s after
     // it started; the test allows 40 s.
     let target = Target::start_mock(&[]).await.unwrap();
-    let address = target
-        .base_url
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap();
-    let mut stream = TcpStream::connect(address).await.unwrap();
+    let mut stream = connect(&target).await;
     let started = tokio::time::Instant::now();
     stream
         .write_all(b"GET /beta/education HTTP/1.1\r\nHost: x\r\n")

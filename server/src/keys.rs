@@ -20,7 +20,7 @@ impl Secret {
         Secret(bytes)
     }
 
-    /// The key's bytes.
+    /// Returns the key's bytes.
     pub fn bytes(&self) -> &[u8] {
         &self.0
     }

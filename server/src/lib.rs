@@ -36,7 +36,7 @@ pub struct AppState {
     pub signer: Signer,
     /// `@odata.context` of a successful response, built once.
     pub odata_context: String,
-    /// How tokens are checked.
+    /// The rules that tokens are checked against.
     pub tokens: TokenPolicy,
     /// The development key, when tokens are signed with it, so that the
     /// binary can print a token that works.
@@ -79,7 +79,7 @@ impl AppState {
     }
 }
 
-/// Why the server did not start.
+/// The reason the server did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The profiles could not be loaded.
@@ -108,6 +108,9 @@ pub fn start(config: &Config, log: &Logger) -> Result<HttpServer<AppState>, Star
         log_headers: Vec::new(),
         compression: dropshot::CompressionConfig::None,
     };
+    // NOTE: a connection that never sends a byte is never closed: hyper's
+    // 30 s header time-out starts with the first byte, and dropshot has no
+    // idle time-out to set.
     // NOTE: requests that dropshot rejects before routing (undecodable path,
     // dot segments, a method outside `router::ROUTED_METHODS`) get dropshot's
     // error body and `x-request-id`, not Graph's body and `request-id`.

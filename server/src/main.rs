@@ -9,7 +9,8 @@ use uploadurl_server::config::{Cli, Command, TokenArgs};
 use uploadurl_server::logging::JsonLines;
 use uploadurl_server::profiles::UploadEligibility;
 
-/// The most profiles listed at start-up; a large file is summarized.
+/// The maximum number of profiles listed at start-up; a larger set is
+/// summarized in one line.
 const MAX_LISTED_PROFILES: usize = 20;
 
 #[tokio::main]

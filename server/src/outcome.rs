@@ -8,10 +8,10 @@ use crate::auth::AuthError;
 use crate::profiles::{ProfileState, SyncStatus};
 use crate::token::{Denial, TokenError};
 
-/// The longest part of a caller's id quoted in an error message.
-const MAX_QUOTED_ID_CHARS: usize = 64;
+/// The maximum number of characters of a caller's value quoted in a message.
+const MAX_QUOTED_CHARS: usize = 64;
 
-/// Why uploadUrl did not issue a URL.
+/// The reason uploadUrl did not issue a URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
     /// The `Authorization` header is missing or malformed.
@@ -113,7 +113,7 @@ impl Failure {
 /// Shortens a caller-supplied value for quoting in a message.
 pub(crate) fn quote(value: &str) -> String {
     let mut chars = value.chars();
-    let head: String = chars.by_ref().take(MAX_QUOTED_ID_CHARS).collect();
+    let head: String = chars.by_ref().take(MAX_QUOTED_CHARS).collect();
     if chars.next().is_some() {
         format!("{head}...")
     } else {

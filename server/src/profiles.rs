@@ -6,7 +6,7 @@
 //! mock as it is: either that response (`{"value": [...]}`) or a bare array.
 //! Properties the mock does not use are ignored. One extension is read: a
 //! `profileStatus` object (the navigation property, as `$expand` returns
-//! it), whose `status` tells whether a previous upload is still being
+//! it), whose `status` shows whether a previous upload is still being
 //! processed.
 
 use std::collections::HashMap;
@@ -120,7 +120,7 @@ pub struct Profile {
     pub container: Container,
 }
 
-/// Why the profiles could not be loaded.
+/// The reason the profiles could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ProfilesError {
     /// The file could not be read.
@@ -184,7 +184,7 @@ pub enum ProfilesError {
         /// The id.
         id: String,
     },
-    /// The file holds no profile.
+    /// The file contains no profile.
     #[error(
         "--profiles file {path} contains no profile; add at least one, or omit --profiles to use \
          the built-in profiles"
@@ -195,7 +195,7 @@ pub enum ProfilesError {
     },
 }
 
-/// The profiles the server knows, by id.
+/// The profiles the server serves, by id.
 #[derive(Debug, Clone)]
 pub struct ProfileStore {
     profiles: HashMap<Uuid, Profile>,
@@ -329,7 +329,7 @@ pub fn parse_guid(text: &str) -> Option<Uuid> {
     Uuid::try_parse(text).ok()
 }
 
-/// What uploadUrl does for a profile, apart from authorization.
+/// The outcome of uploadUrl for a profile, apart from authorization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UploadEligibility {
     /// A URL is issued (200).
@@ -364,7 +364,7 @@ impl Profile {
     }
 }
 
-/// Whether an `@odata.type` names the CSV data provider. OData writes type
+/// Returns whether an `@odata.type` names the CSV data provider. OData writes type
 /// names with a leading `#` in payloads; the bare name is accepted too.
 fn is_csv_provider(odata_type: &str) -> bool {
     odata_type.strip_prefix('#').unwrap_or(odata_type) == &CSV_DATA_PROVIDER[1..]

@@ -167,8 +167,9 @@ async fn respond(
     rqctx: RequestContext<AppState>,
     route: Result<Route, UnknownPath>,
 ) -> Result<Response<Body>, HttpError> {
-    let ids = RequestIds::from_request(&rqctx.request_id, rqctx.request.headers());
     let method = rqctx.request.method().clone();
+    // The operation computes its own ids; only the errors here need them.
+    let ids = || RequestIds::from_request(&rqctx.request_id, rqctx.request.headers());
     match route {
         Ok(Route::UploadUrl { id }) if method == Method::GET => {
             match MockApi::upload_url(rqctx, Path::from(ProfilePathParams { id })).await {
@@ -184,7 +185,7 @@ async fn respond(
                 "The HTTP method '{}' is not allowed for uploadUrl; use GET.",
                 quote(method.as_str())
             );
-            let body = ODataError::new("MethodNotAllowed", message, &ids);
+            let body = ODataError::new("MethodNotAllowed", message, &ids());
             let mut response =
                 GraphResponse::<UploadUrlResponse>::error(StatusCode::METHOD_NOT_ALLOWED, body)
                     .to_result()?;
@@ -198,7 +199,7 @@ async fn respond(
                 "Resource not found for the segment '{}'.",
                 quote(&unknown.segment)
             );
-            let body = ODataError::new("ResourceNotFound", message, &ids);
+            let body = ODataError::new("ResourceNotFound", message, &ids());
             GraphResponse::<UploadUrlResponse>::error(StatusCode::NOT_FOUND, body).to_result()
         }
     }
