@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use clap::error::ErrorKind;
 use clap::Parser;
 use slog::Drain as _;
 use slog::{error, info};
@@ -15,7 +16,10 @@ const MAX_LISTED_PROFILES: usize = 20;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(error),
+    };
     if let Some(Command::Token(args)) = &cli.command {
         return print_token(args);
     }
@@ -39,7 +43,7 @@ async fn main() -> ExitCode {
         }
     };
     let address = server.local_addr();
-    print_banner(address, server.app_private());
+    print_banner(address, server.state());
 
     let result = tokio::select! {
         result = server.wait_for_shutdown() => result,
@@ -58,6 +62,48 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Reports a command-line error. clap quotes unexpected arguments whole,
+/// and such an argument is often a secret: a key pasted without its flag,
+/// or `--storage-key=KEY` with the flag misspelled. So, except in errors
+/// about the value of a known flag, every value from the command line is
+/// replaced before the message is printed.
+fn usage_error(error: clap::Error) -> ExitCode {
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            | ErrorKind::InvalidValue
+            | ErrorKind::ValueValidation
+    ) {
+        error.exit();
+    }
+    let mut message = error.render().to_string();
+    for argument in std::env::args_os().skip(1) {
+        let argument = argument.to_string_lossy();
+        let value = match argument.split_once('=') {
+            Some((flag, value)) if flag.starts_with('-') => value,
+            _ if argument.starts_with('-') || argument == "token" => continue,
+            _ => &argument,
+        };
+        if !value.is_empty() {
+            message = message.replace(value, "[argument not shown]");
+        }
+    }
+    eprint!("{}", printable_lines(&message));
+    ExitCode::from(2)
+}
+
+/// [`printable`] for each line of `text`.
+fn printable_lines(text: &str) -> String {
+    text.split_inclusive('\n')
+        .map(|line| match line.strip_suffix('\n') {
+            Some(line) => printable(line) + "\n",
+            None => printable(line),
+        })
+        .collect()
 }
 
 /// Prints the base URL, the profiles with the status each gets, and a curl

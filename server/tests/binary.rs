@@ -153,6 +153,40 @@ fn invalid_flags_are_rejected_with_the_value() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[test]
+fn unexpected_arguments_are_not_echoed() {
+    let secret = "Zm9vYmFyU2VjcmV0S2V5VmFsdWU9PQ==";
+    let cases: &[(&[&str], &str)] = &[
+        (&[secret], "unrecognized subcommand '[argument not shown]'"),
+        (
+            &["--listen", "127.0.0.1:0", secret],
+            "'[argument not shown]' cannot be used",
+        ),
+        (
+            &[&format!("--storage-kye={secret}")],
+            "unexpected argument '--storage-kye' found",
+        ),
+        (
+            &["token", secret],
+            "unexpected argument '[argument not shown]'",
+        ),
+        (
+            &["token", &format!("--scop={secret}")],
+            "unexpected argument '--scop' found",
+        ),
+    ];
+    for (arguments, expected) in cases {
+        let output = Command::new(BINARY).args(*arguments).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{arguments:?}: {stderr}");
+        assert!(stderr.contains(expected), "{arguments:?}: {stderr}");
+        assert!(
+            !stderr.contains("Zm9v"),
+            "{arguments:?} echoed the value: {stderr}"
+        );
+    }
+}
+
 /// Runs `uploadurl-mock token` with the test's key and returns the token.
 fn mint(flags: &[&str]) -> String {
     let output = Command::new(BINARY)
