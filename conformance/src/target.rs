@@ -3,7 +3,6 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use dropshot::HttpServer;
 use uploadurl_server::keys::Secret;
 use uploadurl_server::token::TokenRequest;
 
@@ -58,7 +57,7 @@ pub struct Target {
     signing_secret: Option<Secret>,
     http: reqwest::Client,
     /// Keeps the in-process server running.
-    _server: Option<HttpServer<uploadurl_server::AppState>>,
+    _server: Option<uploadurl_server::MockServer>,
 }
 
 impl Target {
@@ -105,7 +104,7 @@ impl Target {
         let log = test_logger()?;
         let server = uploadurl_server::start(&config, &log)?;
         let _ = std::fs::remove_file(&key_path);
-        let secret = server.app_private().development_secret.clone();
+        let secret = server.state().development_secret.clone();
         let base_url = format!("http://{}/beta", server.local_addr());
         let mut target = Self::new(base_url, String::new(), secret, Some(server));
         if target.signing_secret.is_some() {
@@ -134,7 +133,7 @@ impl Target {
         base_url: String,
         token: String,
         signing_secret: Option<Secret>,
-        server: Option<HttpServer<uploadurl_server::AppState>>,
+        server: Option<uploadurl_server::MockServer>,
     ) -> Self {
         let http = reqwest::Client::builder()
             .no_proxy()

@@ -337,3 +337,95 @@ async fn slow_headers_are_timed_out() {
         "closed after {elapsed:?}"
     );
 }
+
+#[tokio::test]
+async fn malformed_requests_get_graph_errors() {
+    // dropshot rejects these before routing, with its own body. The gate in
+    // front of it responds with Graph's instead.
+    let target = Target::start_mock(&[]).await.unwrap();
+    let path = upload_path(profiles::READY);
+    let token = &target.token;
+    let with_method = |method: &str, path: &str| {
+        format!("{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n")
+            .into_bytes()
+    };
+    let cases = [
+        (
+            "dot segment",
+            request(&path.replace("/education/", "/education/./"), &[], token),
+            400,
+        ),
+        (
+            "dot-dot segment",
+            request(&format!("/beta/..{path}"), &[], token),
+            400,
+        ),
+        (
+            "invalid UTF-8",
+            request(&upload_path("%FF%FE"), &[], token),
+            400,
+        ),
+        ("truncated UTF-8", request("/beta/%C3", &[], token), 400),
+        (
+            "extension method on the operation",
+            with_method("FOO", &path),
+            405,
+        ),
+        (
+            "extension method elsewhere",
+            with_method("PURGE", "/beta/users"),
+            404,
+        ),
+        ("asterisk target", with_method("OPTIONS", "*"), 404),
+        (
+            "absolute-form target",
+            with_method("GET", "http://127.0.0.1/beta/users"),
+            404,
+        ),
+    ];
+
+    for (case, bytes, status) in cases {
+        let response = send_raw(&target, &bytes).await;
+        response.assert_graph_error(status, case);
+        assert_eq!(
+            response.header("content-type"),
+            Some(uploadurl_api::GRAPH_JSON_CONTENT_TYPE),
+            "{case}"
+        );
+        if status == 405 {
+            assert_eq!(response.header("allow"), Some("GET"), "{case}");
+        }
+    }
+
+    // An absolute-form target for the operation is served like its path.
+    let absolute = format!("http://127.0.0.1{path}");
+    let response = send_raw(&target, &with_method("GET", &absolute)).await;
+    assert_eq!(response.status, 200, "{response:?}");
+}
+
+#[tokio::test]
+async fn silent_connections_are_closed() {
+    // A connection that never sends a byte is closed after 30 s (the test
+    // allows 40 s), and one that sends a request after a pause is served.
+    let target = Target::start_mock(&[]).await.unwrap();
+    let mut silent = connect(&target).await;
+    let mut paused = connect(&target).await;
+    let started = tokio::time::Instant::now();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    paused
+        .write_all(&request(&upload_path(profiles::READY), &[], &target.token))
+        .await
+        .unwrap();
+    let responses = read_responses(&mut paused, 1).await;
+    assert_eq!(responses[0].status, 200);
+    let mut buffer = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(40), silent.read(&mut buffer))
+        .await
+        .expect("closed within 40 s");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_secs(25),
+        "closed after {elapsed:?}"
+    );
+}

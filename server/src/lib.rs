@@ -1,7 +1,8 @@
 //! A mock of Microsoft Graph beta's `educationSynchronizationProfile:
 //! uploadUrl`, built on dropshot from the [`uploadurl_api`] trait.
 //!
-//! Modules, in the order a request meets them: [`router`] matches the path,
+//! Modules, in the order a request meets them: [`gate`] accepts the
+//! connection and passes the request to dropshot, [`router`] matches the path,
 //! [`auth`] reads the bearer token, [`profiles`] finds the synchronization profile and decides whether
 //! it may upload, [`sas`] signs the upload URL, and [`outcome`] turns each
 //! failure into Graph's error. [`handler`] strings them together and
@@ -9,6 +10,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod gate;
 pub mod handler;
 pub mod keys;
 pub mod logging;
@@ -18,7 +20,9 @@ pub mod router;
 pub mod sas;
 pub mod token;
 
-use dropshot::{ConfigDropshot, HandlerTaskMode, HttpServer, ServerBuilder};
+use std::net::SocketAddr;
+
+use dropshot::{ConfigDropshot, HandlerTaskMode, HttpServer, ServerBuilder, ShutdownWaitFuture};
 use slog::{info, warn, Logger};
 
 use crate::config::{Config, TokenKeys};
@@ -91,39 +95,86 @@ pub enum StartError {
     /// The API trait's description is invalid.
     #[error("invalid API description: {0}")]
     Api(String),
-    /// The listening socket could not be opened.
-    #[error("failed to start the HTTP server; pass another --listen address if the port is taken")]
-    Listen(#[source] dropshot::BuildError),
+    /// The public address could not be listened on.
+    #[error("failed to listen on {address}; pass another --listen address if the port is taken")]
+    Listen {
+        /// The address from `--listen`.
+        address: SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The dropshot server behind the gate could not start.
+    #[error("failed to start the HTTP server on a loopback port")]
+    Dropshot(#[source] dropshot::BuildError),
 }
 
-/// Starts the mock on `config.listen`.
-pub fn start(config: &Config, log: &Logger) -> Result<HttpServer<AppState>, StartError> {
+/// The running mock: the [`gate`] on the public address and dropshot behind
+/// it on a loopback port.
+pub struct MockServer {
+    local_addr: SocketAddr,
+    gate: gate::GateHandle,
+    dropshot: HttpServer<AppState>,
+}
+
+impl MockServer {
+    /// Returns the public address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Returns the state the handlers share.
+    pub fn state(&self) -> &AppState {
+        self.dropshot.app_private()
+    }
+
+    /// Resolves if dropshot stops on its own, which only an error makes it do.
+    pub fn wait_for_shutdown(&self) -> ShutdownWaitFuture {
+        self.dropshot.wait_for_shutdown()
+    }
+
+    /// Stops accepting connections, lets requests in flight finish, then
+    /// stops dropshot.
+    pub async fn close(self) -> Result<(), String> {
+        let gate = self.gate.close().await;
+        let dropshot = self.dropshot.close().await;
+        gate.and(dropshot)
+    }
+}
+
+/// Starts the mock on `config.listen`. Must be called within a Tokio
+/// runtime.
+pub fn start(config: &Config, log: &Logger) -> Result<MockServer, StartError> {
     let state = AppState::new(config)?;
     let profile_count = state.profiles.len();
     let api = router::api_description().map_err(StartError::Api)?;
+    let listen_error = |source| StartError::Listen {
+        address: config.listen,
+        source,
+    };
+    let listener = std::net::TcpListener::bind(config.listen).map_err(listen_error)?;
+    listener.set_nonblocking(true).map_err(listen_error)?;
+    let listener = tokio::net::TcpListener::from_std(listener).map_err(listen_error)?;
+    let local_addr = listener.local_addr().map_err(listen_error)?;
     let dropshot_config = ConfigDropshot {
-        bind_address: config.listen,
+        bind_address: SocketAddr::from(([127, 0, 0, 1], 0)),
         default_request_body_max_bytes: 1024,
         default_handler_task_mode: HandlerTaskMode::Detached,
         log_headers: Vec::new(),
         compression: dropshot::CompressionConfig::None,
     };
-    // NOTE: a connection that never sends a byte is never closed: hyper's
-    // 30 s header time-out starts with the first byte, and dropshot has no
-    // idle time-out to set.
-    // NOTE: requests that dropshot rejects before routing (undecodable path,
-    // dot segments, a method outside `router::ROUTED_METHODS`) get dropshot's
-    // error body and `x-request-id`, not Graph's body and `request-id`.
-    let server = ServerBuilder::new(api, state, log.clone())
+    let dropshot = ServerBuilder::new(api, state, log.clone())
         .config(dropshot_config)
         .start()
-        .map_err(StartError::Listen)?;
+        .map_err(StartError::Dropshot)?;
+    let gate = gate::spawn(listener, dropshot.local_addr(), log.clone());
     // Logged only once the server runs, so that a start-up error printed by
     // the binary is the last line it writes.
     let source = match &config.profiles {
         Some(path) => path.display().to_string(),
         None => "built-in defaults".to_string(),
     };
+    info!(log, "listening"; "address" => local_addr.to_string());
     info!(log, "profiles loaded"; "count" => profile_count, "source" => source);
     match &config.token_keys {
         TokenKeys::Development(path) => {
@@ -137,5 +188,9 @@ pub fn start(config: &Config, log: &Logger) -> Result<HttpServer<AppState>, Star
             "token signatures are not verified: any signature is accepted, claims are still checked"
         ),
     }
-    Ok(server)
+    Ok(MockServer {
+        local_addr,
+        gate,
+        dropshot,
+    })
 }

@@ -8,10 +8,10 @@
 //! [`UploadUrlApi`] implementation for the operation. The OpenAPI document
 //! still comes from the trait; this module only decides what reaches it.
 //!
-//! Two kinds of request still get dropshot's error body, because dropshot
-//! rejects them before routing: a path whose segments do not decode to
-//! UTF-8 or that contains `.` or `..` segments (400), and a method outside
-//! [`ROUTED_METHODS`] (405).
+//! dropshot rejects two kinds of request before routing, with its own
+//! error body: a path that [`is_malformed`], and a method outside
+//! [`ROUTED_METHODS`]. The [`crate::gate`] in front of dropshot responds to
+//! those with [`malformed_path`] and [`refusal`], so they never reach it.
 
 use dropshot::{
     ApiDescription, ApiEndpoint, ApiEndpointVersions, Body, HttpError, HttpResponse, Path,
@@ -106,6 +106,59 @@ fn decode(segment: &str) -> String {
     percent_decode_str(segment).decode_utf8_lossy().into_owned()
 }
 
+/// Returns whether dropshot's router would reject `path` (as sent) before routing:
+/// a `.` or `..` segment, or a segment whose percent-encoding does not
+/// decode to UTF-8. The rule is dropshot 0.18's `input_path_to_segments`.
+pub fn is_malformed(path: &str) -> bool {
+    path.split('/').any(|segment| {
+        segment == "." || segment == ".." || percent_decode_str(segment).decode_utf8().is_err()
+    })
+}
+
+/// Builds Graph's 400 for a path that [`is_malformed`].
+pub fn malformed_path(path: &str, ids: &RequestIds) -> Result<Response<Body>, HttpError> {
+    let message = format!(
+        "The request path '{}' is not valid: it has a '.' or '..' segment, or \
+         percent-encoding that is not UTF-8.",
+        quote(&decode(path))
+    );
+    let body = ODataError::new("BadRequest", message, ids);
+    GraphResponse::<UploadUrlResponse>::error(StatusCode::BAD_REQUEST, body).to_result()
+}
+
+/// Builds Graph's error for a request the operation does not serve: 405 with
+/// `Allow: GET` for another method on its path, 404 for an unknown path.
+pub fn refusal(
+    method: &Method,
+    route: &Result<Route, UnknownPath>,
+    ids: &RequestIds,
+) -> Result<Response<Body>, HttpError> {
+    match route {
+        Ok(Route::UploadUrl { .. }) => {
+            let message = format!(
+                "The HTTP method '{}' is not allowed for uploadUrl; use GET.",
+                quote(method.as_str())
+            );
+            let body = ODataError::new("MethodNotAllowed", message, ids);
+            let mut response =
+                GraphResponse::<UploadUrlResponse>::error(StatusCode::METHOD_NOT_ALLOWED, body)
+                    .to_result()?;
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET"));
+            Ok(response)
+        }
+        Err(unknown) => {
+            let message = format!(
+                "Resource not found for the segment '{}'.",
+                quote(&unknown.segment)
+            );
+            let body = ODataError::new("ResourceNotFound", message, ids);
+            GraphResponse::<UploadUrlResponse>::error(StatusCode::NOT_FOUND, body).to_result()
+        }
+    }
+}
+
 /// The wildcard path parameter; its value is not used, because the raw path
 /// keeps empty segments that dropshot's decoding drops.
 #[derive(Deserialize, JsonSchema)]
@@ -167,11 +220,8 @@ async fn respond(
     rqctx: RequestContext<AppState>,
     route: Result<Route, UnknownPath>,
 ) -> Result<Response<Body>, HttpError> {
-    let method = rqctx.request.method().clone();
-    // The operation computes its own ids; only the errors here need them.
-    let ids = || RequestIds::from_request(&rqctx.request_id, rqctx.request.headers());
     match route {
-        Ok(Route::UploadUrl { id }) if method == Method::GET => {
+        Ok(Route::UploadUrl { id }) if rqctx.request.method() == Method::GET => {
             match MockApi::upload_url(rqctx, Path::from(ProfilePathParams { id })).await {
                 Ok(response) => response.to_result(),
                 Err(error) => {
@@ -180,27 +230,10 @@ async fn respond(
                 }
             }
         }
-        Ok(Route::UploadUrl { .. }) => {
-            let message = format!(
-                "The HTTP method '{}' is not allowed for uploadUrl; use GET.",
-                quote(method.as_str())
-            );
-            let body = ODataError::new("MethodNotAllowed", message, &ids());
-            let mut response =
-                GraphResponse::<UploadUrlResponse>::error(StatusCode::METHOD_NOT_ALLOWED, body)
-                    .to_result()?;
-            response
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("GET"));
-            Ok(response)
-        }
-        Err(unknown) => {
-            let message = format!(
-                "Resource not found for the segment '{}'.",
-                quote(&unknown.segment)
-            );
-            let body = ODataError::new("ResourceNotFound", message, &ids());
-            GraphResponse::<UploadUrlResponse>::error(StatusCode::NOT_FOUND, body).to_result()
+        route => {
+            // The operation computes its own ids; only the errors need them.
+            let ids = RequestIds::from_request(&rqctx.request_id, rqctx.request.headers());
+            refusal(rqctx.request.method(), &route, &ids)
         }
     }
 }
@@ -242,6 +275,29 @@ mod tests {
         ];
         for (path, expected) in cases {
             assert_eq!(match_path(&path), expected, "{path}");
+        }
+    }
+
+    #[test]
+    fn malformed_paths() {
+        for path in [
+            "/beta/./x",
+            "/beta/..",
+            "/../beta",
+            "/beta/%FF/uploadUrl",
+            "/%C3",
+        ] {
+            assert!(is_malformed(path), "{path}");
+        }
+        for path in [
+            "/",
+            "//",
+            "/beta/.../x",
+            "/beta/%2E%2E/uploadUrl",
+            "/%C3%A9",
+            "/a.b",
+        ] {
+            assert!(!is_malformed(path), "{path}");
         }
     }
 }
