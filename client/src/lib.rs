@@ -25,6 +25,7 @@
 mod generated;
 
 mod error;
+pub mod upload;
 
 pub use error::{Error, GraphError};
 pub use generated::{types, Client};

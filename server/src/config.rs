@@ -22,6 +22,28 @@ pub const DEVELOPMENT_ACCOUNT_KEY: &str =
 /// The storage account in the documentation's example URL.
 pub const DEFAULT_ACCOUNT: &str = "sdsstorage";
 
+/// Azurite's development account.
+pub const AZURITE_ACCOUNT: &str = "devstoreaccount1";
+
+/// Azurite's blob endpoint with its default host and port.
+pub const AZURITE_BLOB_ENDPOINT: &str = "http://127.0.0.1:10000/devstoreaccount1";
+
+/// Whether and how the server calls a storage service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StorageMode {
+    /// Sign URLs only; no storage service is called.
+    SignOnly,
+    /// Create each profile's container and the stored access policy of each
+    /// URL through the Blob REST API. The policy has a start time only, as
+    /// for Graph's URLs on Azure.
+    Azure,
+    /// As `azure`, for Azurite: defaults to its development account and
+    /// endpoint, and writes permission `w` into each policy, because Azurite
+    /// 3.35.0 fails with 500 on a policy without permissions. Real Azure
+    /// rejects that policy layout.
+    Azurite,
+}
+
 /// The command line: without a subcommand the server runs.
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -137,9 +159,21 @@ pub struct Args {
     #[arg(long, env = "UPLOADURL_PROFILES", value_name = "FILE")]
     pub profiles: Option<PathBuf>,
 
-    /// Storage account name in SAS URLs and their signatures.
-    #[arg(long, env = "UPLOADURL_STORAGE_ACCOUNT", default_value = DEFAULT_ACCOUNT, value_name = "NAME")]
-    pub storage_account: String,
+    /// Whether the server creates containers and stored access policies in a
+    /// storage service, so that its URLs accept uploads.
+    #[arg(
+        long,
+        env = "UPLOADURL_STORAGE",
+        value_enum,
+        default_value_t = StorageMode::SignOnly,
+        value_name = "MODE"
+    )]
+    pub storage: StorageMode,
+
+    /// Storage account name in SAS URLs and their signatures [default:
+    /// sdsstorage, or devstoreaccount1 with --storage azurite].
+    #[arg(long, env = "UPLOADURL_STORAGE_ACCOUNT", value_name = "NAME")]
+    pub storage_account: Option<String>,
 
     /// Base64 storage account key that signs SAS URLs [default: Azurite's
     /// development key].
@@ -153,7 +187,8 @@ pub struct Args {
 
     /// Blob service endpoint of the URLs, for example
     /// http://127.0.0.1:10000/devstoreaccount1 for Azurite [default:
-    /// https://{account}.blob.core.windows.net].
+    /// https://{account}.blob.core.windows.net, or that Azurite endpoint with
+    /// --storage azurite].
     #[arg(long, env = "UPLOADURL_BLOB_ENDPOINT", value_name = "URL")]
     pub blob_endpoint: Option<String>,
 
@@ -232,6 +267,8 @@ pub struct Config {
     pub storage_key: Secret,
     /// The blob endpoint, without a trailing slash.
     pub blob_endpoint: String,
+    /// Whether and how a storage service is called.
+    pub storage: StorageMode,
     /// The service root, without a trailing slash.
     pub service_root: String,
 }
@@ -272,7 +309,15 @@ pub enum ConfigError {
 impl Args {
     /// Checks every value and builds the configuration.
     pub fn validate(self) -> Result<Config, ConfigError> {
-        let account = self.storage_account;
+        let azurite = self.storage == StorageMode::Azurite;
+        let account = self.storage_account.unwrap_or_else(|| {
+            if azurite {
+                AZURITE_ACCOUNT
+            } else {
+                DEFAULT_ACCOUNT
+            }
+            .to_string()
+        });
         let valid_name = (3..=24).contains(&account.len())
             && account
                 .bytes()
@@ -299,6 +344,7 @@ impl Args {
                 &endpoint,
                 "http://127.0.0.1:10000/devstoreaccount1",
             )?,
+            None if azurite => AZURITE_BLOB_ENDPOINT.to_string(),
             None => format!("https://{account}.blob.core.windows.net"),
         };
         let service_root = http_url(
@@ -326,6 +372,7 @@ impl Args {
             storage_account: account,
             storage_key: Secret::new(key),
             blob_endpoint,
+            storage: self.storage,
             service_root,
         })
     }

@@ -11,8 +11,10 @@ use uploadurl_api::{
 use crate::auth::bearer_token;
 use crate::outcome::Failure;
 use crate::profiles::{parse_guid, UploadEligibility};
+use crate::sas::{self, Container};
 use crate::token::TokenRejection;
 use crate::AppState;
+use slog::error;
 
 /// The mock's implementation of [`UploadUrlApi`].
 pub enum MockApi {}
@@ -29,11 +31,31 @@ impl UploadUrlApi for MockApi {
         let ids = RequestIds::from_request(&rqctx.request_id, headers);
         let id = path.into_inner().id;
         let issued_at = Utc::now().trunc_subsecs(0);
-        Ok(match state.upload_url(headers, &id, issued_at) {
-            Ok(body) => GraphResponse::ok(body, ids),
+        let mut outcome = state.upload_url(headers, &id, issued_at);
+        if let (Ok(grant), Some(storage)) = (&outcome, &state.storage) {
+            let policy = sas::policy_id(issued_at);
+            let prepared = storage
+                .ensure_upload_policy(grant.container.name(), &policy, issued_at)
+                .await;
+            if let Err(error) = prepared {
+                error!(rqctx.log, "storage call failed"; "error" => error.to_string());
+                outcome = Err(Failure::Storage(error));
+            }
+        }
+        Ok(match outcome {
+            Ok(grant) => GraphResponse::ok(grant.response, ids),
             Err(failure) => GraphResponse::error(failure.status(), failure.body(&ids)),
         })
     }
+}
+
+/// An upload URL that the checks allow, and the container it is for.
+#[derive(Debug)]
+pub struct Grant<'a> {
+    /// The response body with the URL.
+    pub response: UploadUrlResponse,
+    /// The profile's container.
+    pub container: &'a Container,
 }
 
 impl AppState {
@@ -46,7 +68,7 @@ impl AppState {
         headers: &HeaderMap,
         id: &str,
         issued_at: DateTime<Utc>,
-    ) -> Result<UploadUrlResponse, Failure> {
+    ) -> Result<Grant<'_>, Failure> {
         let token = bearer_token(headers).map_err(Failure::InvalidHeader)?;
         self.tokens
             .check(token, issued_at.timestamp())
@@ -60,9 +82,12 @@ impl AppState {
             .get(&key)
             .ok_or_else(|| Failure::ProfileNotFound(key.to_string()))?;
         match profile.eligibility() {
-            UploadEligibility::Ready => Ok(UploadUrlResponse {
-                odata_context: self.odata_context.clone(),
-                value: profile.container.upload_url(&self.signer, issued_at),
+            UploadEligibility::Ready => Ok(Grant {
+                response: UploadUrlResponse {
+                    odata_context: self.odata_context.clone(),
+                    value: profile.container.upload_url(&self.signer, issued_at),
+                },
+                container: &profile.container,
             }),
             UploadEligibility::NotCsvProvider => Err(Failure::NotCsvProvider {
                 id: key.to_string(),

@@ -18,6 +18,7 @@ pub mod outcome;
 pub mod profiles;
 pub mod router;
 pub mod sas;
+pub mod storage;
 pub mod token;
 
 use std::net::SocketAddr;
@@ -25,10 +26,11 @@ use std::net::SocketAddr;
 use dropshot::{ConfigDropshot, HandlerTaskMode, HttpServer, ServerBuilder, ShutdownWaitFuture};
 use slog::{info, warn, Logger};
 
-use crate::config::{Config, TokenKeys};
+use crate::config::{Config, StorageMode, TokenKeys};
 use crate::keys::Secret;
 use crate::profiles::{BlobService, ProfileStore, ProfilesError};
 use crate::sas::Signer;
+use crate::storage::{BlobAdmin, PolicyLayout};
 use crate::token::TokenPolicy;
 
 /// The state every request handler shares.
@@ -45,6 +47,8 @@ pub struct AppState {
     /// The development key, when tokens are signed with it, so that the
     /// binary can print a token that works.
     pub development_secret: Option<Secret>,
+    /// The storage service client, unless URLs are only signed.
+    pub storage: Option<BlobAdmin>,
 }
 
 impl AppState {
@@ -79,8 +83,23 @@ impl AppState {
                 accept_application_permission: config.accept_application_permission,
             },
             development_secret,
+            storage: storage_client(config),
         })
     }
+}
+
+fn storage_client(config: &Config) -> Option<BlobAdmin> {
+    let layout = match config.storage {
+        StorageMode::SignOnly => return None,
+        StorageMode::Azure => PolicyLayout::Graph,
+        StorageMode::Azurite => PolicyLayout::Emulator,
+    };
+    Some(BlobAdmin::new(
+        &config.blob_endpoint,
+        &config.storage_account,
+        config.storage_key.bytes(),
+        layout,
+    ))
 }
 
 /// The reason the server did not start.

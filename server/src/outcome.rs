@@ -6,6 +6,7 @@ use uploadurl_api::{ODataError, RequestIds};
 
 use crate::auth::AuthError;
 use crate::profiles::{ProfileState, SyncStatus};
+use crate::storage::StorageError;
 use crate::token::{Denial, TokenError};
 
 /// The maximum number of characters of a caller's value quoted in a message.
@@ -45,6 +46,8 @@ pub enum Failure {
         /// Its `profileStatus.status`.
         status: SyncStatus,
     },
+    /// The storage service did not create the container or the policy.
+    Storage(StorageError),
 }
 
 impl Failure {
@@ -58,6 +61,7 @@ impl Failure {
             Failure::NotProvisioned { .. } | Failure::UploadInProgress { .. } => {
                 StatusCode::CONFLICT
             }
+            Failure::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -69,6 +73,7 @@ impl Failure {
             Failure::InvalidId(_) | Failure::NotCsvProvider { .. } => "BadRequest",
             Failure::ProfileNotFound(_) => "ResourceNotFound",
             Failure::NotProvisioned { .. } | Failure::UploadInProgress { .. } => "Conflict",
+            Failure::Storage(_) => "serviceNotAvailable",
         }
     }
 
@@ -101,6 +106,9 @@ impl Failure {
                  '{}'. Request an upload URL after it completes.",
                 status_name(*status)
             ),
+            Failure::Storage(error) => {
+                format!("The upload URL could not be prepared in storage: {error}.")
+            }
         }
     }
 

@@ -100,6 +100,12 @@ impl Signer {
     }
 }
 
+/// Returns the stored access policy that a URL issued at `issued_at` names:
+/// `SharedAccessPolicy_{yyyyMMddHHmmss}`.
+pub fn policy_id(issued_at: DateTime<Utc>) -> String {
+    format!("SharedAccessPolicy_{}", issued_at.format("%Y%m%d%H%M%S"))
+}
+
 /// A blob container for which the server issues upload URLs.
 #[derive(Debug, Clone)]
 pub struct Container {
@@ -107,6 +113,8 @@ pub struct Container {
     url_prefix: String,
     /// `/blob/{account}/{container}`.
     canonicalized_resource: String,
+    /// The container's name.
+    name: String,
 }
 
 impl Container {
@@ -116,13 +124,19 @@ impl Container {
         Container {
             url_prefix: format!("{endpoint}/{name}?"),
             canonicalized_resource: format!("/blob/{account}/{name}"),
+            name: name.to_string(),
         }
     }
 
+    /// Returns the container's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Issues a write-only SAS URL at `issued_at`, valid for one hour, that
-    /// names the stored access policy `SharedAccessPolicy_{issued_at}`.
+    /// names the stored access policy [`policy_id`] of `issued_at`.
     pub fn upload_url(&self, signer: &Signer, issued_at: DateTime<Utc>) -> String {
-        let identifier = format!("SharedAccessPolicy_{}", issued_at.format("%Y%m%d%H%M%S"));
+        let identifier = policy_id(issued_at);
         let expiry = (issued_at + VALIDITY)
             .format("%Y-%m-%dT%H:%M:%SZ")
             .to_string();

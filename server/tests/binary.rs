@@ -249,3 +249,52 @@ async fn sigterm_stops_gracefully() {
     };
     assert!(exit.success(), "exit status {exit:?}");
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_waits_for_requests_in_flight() {
+    // A blob service that never responds keeps a request in flight until the
+    // storage time-out (10 s); SIGTERM arrives during that wait.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}/devstoreaccount1", silent.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    let flags = [
+        "--storage",
+        "azure",
+        "--storage-account",
+        "devstoreaccount1",
+        "--blob-endpoint",
+        &endpoint,
+    ];
+    let (mut server, header, url) = start(&flags);
+    let (name, value) = header.split_once(": ").unwrap();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let request = tokio::spawn(http.get(&url).header(name, value).send());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let pid = server.0.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(status.success());
+    let response = request
+        .await
+        .unwrap()
+        .expect("the request in flight completes");
+    assert_eq!(response.status(), 503);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(exit) = server.0.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running after the request completed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(exit.success(), "exit status {exit:?}");
+}
