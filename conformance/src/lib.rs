@@ -4,11 +4,13 @@
 //! [`fixture`] reads the documented exchange and its named exceptions,
 //! [`compare`] checks a response against it field by field, [`exchange`]
 //! captures responses and snapshots them with redactions that check each
-//! dynamic value's format before hiding it, and [`target`] starts the mock
-//! in-process or points at a running server.
+//! dynamic value's format before hiding it, [`target`] starts the mock
+//! in-process or points at a running server, and [`services`] finds the
+//! Azurite and Python that some tests need.
 
 pub mod compare;
 pub mod exchange;
 pub mod fixture;
 pub mod sas_url;
+pub mod services;
 pub mod target;

@@ -2,6 +2,7 @@
 
 mod fuzz;
 mod regen;
+mod services;
 mod test;
 
 use clap::{Parser, Subcommand};

@@ -1,11 +1,14 @@
 //! `cargo xtask test`: the one command that runs every test of the
-//! workspace on a fresh machine, then scans the logs the servers under test
-//! wrote for secrets.
+//! workspace on a fresh machine. It installs the test tools, starts Azurite,
+//! runs the tests, then scans the logs the servers under test wrote for
+//! secrets.
 
 use std::path::Path;
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result};
+
+use crate::services;
 use regex::Regex;
 
 /// The folder, below `target/`, where servers under test write their logs.
@@ -26,13 +29,24 @@ pub fn run() -> Result<ExitCode> {
     std::fs::create_dir_all(&log_dir)
         .with_context(|| format!("failed to create {}", log_dir.display()))?;
 
+    let tools = services::install(root)?;
+    // Azurite's own log is kept apart from the scanned logs: it shows the
+    // signatures it checks, by design.
+    let azurite = services::Azurite::start(&tools, &root.join("target/azurite"))?;
+    println!("Azurite listens at {}", azurite.endpoint);
+
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let status = Command::new(&cargo)
         .args(["test", "--workspace", "--locked"])
         .env("UPLOADURL_TEST_LOG_DIR", &log_dir)
+        .env("UPLOADURL_AZURITE_ENDPOINT", &azurite.endpoint)
+        .env("UPLOADURL_AZURITE_DEBUG_LOG", &azurite.debug_log)
+        .env("UPLOADURL_TEST_PYTHON", &tools.python)
+        .env("UPLOADURL_REQUIRE_SERVICES", "1")
         .current_dir(root)
         .status()
         .with_context(|| format!("failed to run {cargo} test"))?;
+    drop(azurite);
     if !status.success() {
         return Ok(ExitCode::FAILURE);
     }
