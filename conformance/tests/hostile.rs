@@ -210,6 +210,14 @@ async fn hostile_ids() {
         // The log scan of `cargo xtask test` checks that neither reaches the log.
         ("token with encoded dots", target.token.replace('.', "%2E")),
         ("encoded sig", "sig%3DAbCdEfGh12345678".to_string()),
+        (
+            "token with double-encoded dots",
+            target.token.replace('.', "%252E"),
+        ),
+        (
+            "encoded sig with a slash",
+            "sig%3DAbCd%2FEfGh12345678%3D".to_string(),
+        ),
     ];
     for (case, id) in cases {
         let response = send_raw(&target, &request(&upload_path(&id), &[], &target.token)).await;
@@ -428,4 +436,106 @@ async fn silent_connections_are_closed() {
         elapsed >= Duration::from_secs(25),
         "closed after {elapsed:?}"
     );
+}
+
+#[tokio::test]
+async fn secrets_in_paths_get_graph_errors() {
+    // The log scan of `cargo xtask test` checks that none of these paths
+    // reaches the log with its token or signature.
+    let target = Target::start_mock(&[]).await.unwrap();
+    let (head, signature) = target.token.rsplit_once('.').unwrap();
+    let cases = [
+        (
+            "signature as its own segment",
+            format!("/beta/{head}/{signature}/uploadUrl"),
+            404,
+        ),
+        (
+            "sig with a slash",
+            "/beta/x/sig=AbCdEf/GhIjKl12345678%3D".to_string(),
+            404,
+        ),
+        (
+            "double-encoded token",
+            format!("/beta/{}", target.token.replace('.', "%252E")),
+            404,
+        ),
+    ];
+    for (case, path, status) in cases {
+        let response = send_raw(&target, &request(&path, &[], &target.token)).await;
+        response.assert_graph_error(status, case);
+    }
+}
+
+#[tokio::test]
+async fn bodies_on_the_get_are_ignored() {
+    // dropshot closes a connection whose body it does not read. So the gate
+    // must not pass the body on, because the request would fail mid-body.
+    let target = Target::start_mock(&[]).await.unwrap();
+    let path = upload_path(profiles::READY);
+    for size in [65_536, 1 << 20] {
+        for attempt in 0..5 {
+            let body = "x".repeat(size);
+            let bytes = format!(
+                "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+                 client-request-id: body-{attempt}\r\nContent-Length: {size}\r\n\
+                 Connection: close\r\n\r\n{body}",
+                target.token
+            );
+            let response = send_raw(&target, bytes.as_bytes()).await;
+            assert_eq!(
+                response.status, 200,
+                "{size} bytes, attempt {attempt}: {response:?}"
+            );
+            assert_eq!(
+                response.header("client-request-id"),
+                Some(format!("body-{attempt}").as_str())
+            );
+        }
+    }
+    let chunked = format!(
+        "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n10000\r\n{}\r\n0\r\n\r\n",
+        target.token,
+        "y".repeat(0x10000)
+    );
+    let response = send_raw(&target, chunked.as_bytes()).await;
+    assert_eq!(response.status, 200, "chunked body: {response:?}");
+}
+
+#[tokio::test]
+async fn hundred_headers_without_host_are_served() {
+    // 100 header fields without Host: hyper's limit. Before the gate stopped
+    // adding Host, dropshot rejected the forwarded request with an empty 431.
+    let target = Target::start_mock(&[]).await.unwrap();
+    let mut text = format!(
+        "GET {} HTTP/1.1\r\nAuthorization: Bearer {}\r\n",
+        upload_path(profiles::READY),
+        target.token
+    );
+    for index in 0..98 {
+        text.push_str(&format!("X-{index}: 1\r\n"));
+    }
+    text.push_str("Connection: close\r\n\r\n");
+    let response = send_raw(&target, text.as_bytes()).await;
+    assert_eq!(response.status, 200, "{response:?}");
+}
+
+#[tokio::test]
+async fn h2c_is_not_served() {
+    // The prior-knowledge preface is not an HTTP/1 request: the connection
+    // gets a 4xx or is closed, and never hangs.
+    let target = Target::start_mock(&[]).await.unwrap();
+    let mut stream = connect(&target).await;
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    let mut buffer = [0u8; 1024];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer))
+        .await
+        .expect("a response or a close within 5 s")
+        .unwrap_or(0);
+    let head = String::from_utf8_lossy(&buffer[..read]);
+    assert!(read == 0 || head.starts_with("HTTP/1.1 4"), "{head}");
 }

@@ -49,6 +49,7 @@ pub enum StorageMode {
 #[command(
     name = "uploadurl-mock",
     about = "A mock of Microsoft Graph beta's educationSynchronizationProfile uploadUrl",
+    version,
     args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
@@ -278,7 +279,7 @@ pub struct Config {
 pub enum ConfigError {
     /// The account name breaks Azure's naming rule.
     #[error(
-        "invalid --storage-account {0:?}: a storage account name is 3 to 24 lowercase letters and \
+        "invalid --storage-account {0}: a storage account name is 3 to 24 lowercase letters and \
          digits, such as sdsstorage or devstoreaccount1"
     )]
     AccountName(String),
@@ -323,7 +324,13 @@ impl Args {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
         if !valid_name {
-            return Err(ConfigError::AccountName(account));
+            // A value that could be the account key is not echoed.
+            let shown = if account.len() <= 24 && !account.contains(['+', '/', '=']) {
+                format!("{account:?}")
+            } else {
+                "(value not shown, as it may be a key)".to_string()
+            };
+            return Err(ConfigError::AccountName(shown));
         }
 
         let key_text = self
@@ -385,11 +392,12 @@ impl Args {
 /// responses as it is.
 fn http_url(flag: &'static str, value: &str, example: &'static str) -> Result<String, ConfigError> {
     let invalid = |reason: String| {
-        // A password in the URL is not echoed.
-        let shown = match url::Url::parse(value) {
-            Ok(mut url) if url.password().is_some() => {
-                let _ = url.set_password(Some("***"));
-                url.to_string()
+        // Credentials in the URL are not echoed, even when the URL does not
+        // parse; a key may contain `/`, so the last `@` ends them.
+        let shown = match value.split_once("://") {
+            Some((scheme, rest)) if rest.contains('@') => {
+                let host = rest.rsplit_once('@').map_or("", |(_, host)| host);
+                format!("{scheme}://***@{host}")
             }
             _ => value.to_string(),
         };
@@ -473,6 +481,21 @@ mod tests {
             .to_string();
         assert!(error.contains("credentials"), "{error}");
         assert!(!error.contains("hunter2"), "{error}");
+    }
+
+    #[test]
+    fn keys_in_wrong_flags_are_not_echoed() {
+        let key = crate::config::DEVELOPMENT_ACCOUNT_KEY;
+        let unparsable = format!("http://user:{key}@host/");
+        let cases = [
+            args(&["--storage-account", key]),
+            args(&["--blob-endpoint", &unparsable]),
+            args(&["--service-root", &unparsable]),
+        ];
+        for case in cases {
+            let error = case.validate().unwrap_err().to_string();
+            assert!(!error.contains(&key[..20]), "{error}");
+        }
     }
 
     #[test]

@@ -1,37 +1,40 @@
 //! The public listener, in front of dropshot.
 //!
-//! dropshot handles three cases itself, before any handler of ours runs:
+//! dropshot handles some requests itself, before any handler of ours runs,
+//! and gives them its own error body. These are a path that
+//! [`router::is_malformed`] (400), a method outside
+//! [`router::ROUTED_METHODS`] (405, with an `Allow` header that lists eight
+//! methods), and requests its hyper rejects (431 and others, with no body). Its listener also detects HTTP/2 from the first
+//! bytes, and the time-out for request headers starts only after that, so
+//! a connection that never sends a byte is kept open without limit.
 //!
-//! - a path that [`router::is_malformed`]: 400 with dropshot's error body;
-//! - a method outside [`router::ROUTED_METHODS`]: 405 with dropshot's body
-//!   and an `Allow` header that lists eight methods;
-//! - a connection that never sends a byte: kept open without limit, because
-//!   its HTTP version is detected from the first bytes and the time-out for
-//!   request headers starts only after that.
-//!
-//! The gate accepts connections on the public address, closes those that
-//! stay silent for [`HEADER_TIMEOUT`], responds to the first two with
-//! Graph's errors, and passes every other request to dropshot, which listens on a
-//! loopback port of its own. That costs one loopback hop per request; the
-//! README gives the measured price.
+//! The gate accepts HTTP/1 connections on the public address, closes those
+//! that stay silent for [`HEADER_TIMEOUT`], responds to malformed paths and
+//! other methods with Graph's errors, and passes every other request to
+//! dropshot, which listens on a loopback port of its own. A response that
+//! dropshot gives without running the handler is turned into Graph's error.
+//! That costs one loopback hop per request; the README gives the measured
+//! price.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use dropshot::{Body, HttpError, HttpResponse};
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{header, HeaderMap, Request, Response, StatusCode, Uri, Version};
+use http::{HeaderMap, Request, Response, StatusCode, Uri, Version};
+use http_body_util::Empty;
 use hyper::body::Incoming;
+use hyper::server::conn::http1;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use slog::{error, info, o, warn, Logger};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use uploadurl_api::{GraphResponse, ODataError, RequestIds, UploadUrlResponse};
 
@@ -45,20 +48,23 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 pub const BACKEND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Headers that describe one connection, not the request (RFC 9110,
-/// section 7.6.1), and so are not passed between the two connections.
-const HOP_BY_HOP: [&str; 6] = [
+/// section 7.6.1), and so are not passed between the two connections. The
+/// framing headers go too, because the request body is not passed on.
+const HOP_BY_HOP: [&str; 8] = [
     "connection",
     "keep-alive",
     "proxy-connection",
     "te",
     "trailer",
     "upgrade",
+    "content-length",
+    "transfer-encoding",
 ];
 
 /// The running gate.
 #[derive(Debug)]
 pub struct GateHandle {
-    stop: oneshot::Sender<()>,
+    stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
 
@@ -67,7 +73,7 @@ impl GateHandle {
     /// returns once every connection is closed.
     pub async fn close(self) -> Result<(), String> {
         // The task may have ended already; then there is nothing to stop.
-        let _ = self.stop.send(());
+        let _ = self.stop.send(true);
         self.task
             .await
             .map_err(|error| format!("the listener stopped: {error}"))
@@ -75,7 +81,7 @@ impl GateHandle {
 }
 
 struct Gate {
-    backend: Client<HttpConnector, Incoming>,
+    backend: Client<HttpConnector, Empty<Bytes>>,
     backend_authority: Authority,
     log: Logger,
 }
@@ -85,8 +91,11 @@ struct Gate {
 pub fn spawn(listener: TcpListener, backend: SocketAddr, log: Logger) -> GateHandle {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
+    // Without `Host`, the client would add one, and a request with hyper's
+    // maximum of 100 headers would then have 101 and be rejected by dropshot.
     let backend_client = Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(90))
+        .set_host(false)
         .build(connector);
     let gate = Arc::new(Gate {
         backend: backend_client,
@@ -94,18 +103,18 @@ pub fn spawn(listener: TcpListener, backend: SocketAddr, log: Logger) -> GateHan
             .expect("a socket address is a valid authority"),
         log,
     });
-    let (stop, stopped) = oneshot::channel();
+    let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(accept_loop(gate, listener, stopped));
     GateHandle { stop, task }
 }
 
-async fn accept_loop(gate: Arc<Gate>, listener: TcpListener, mut stopped: oneshot::Receiver<()>) {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+async fn accept_loop(gate: Arc<Gate>, listener: TcpListener, mut stopped: watch::Receiver<bool>) {
+    // HTTP/1 only: Graph serves HTTP/2 only over TLS, so no Graph client
+    // speaks HTTP/2 in clear text (h2c).
+    let mut builder = http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT);
-    builder.http2().timer(TokioTimer::new());
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     loop {
@@ -116,6 +125,7 @@ async fn accept_loop(gate: Arc<Gate>, listener: TcpListener, mut stopped: onesho
                         Arc::clone(&gate),
                         Arc::clone(&builder),
                         graceful.watcher(),
+                        stopped.clone(),
                         stream,
                         remote,
                     );
@@ -133,7 +143,7 @@ async fn accept_loop(gate: Arc<Gate>, listener: TcpListener, mut stopped: onesho
                     }
                 },
             },
-            _ = &mut stopped => break,
+            _ = stopped.changed() => break,
         }
     }
     info!(
@@ -145,23 +155,29 @@ async fn accept_loop(gate: Arc<Gate>, listener: TcpListener, mut stopped: onesho
 
 async fn serve_connection(
     gate: Arc<Gate>,
-    builder: Arc<auto::Builder<TokioExecutor>>,
+    builder: Arc<http1::Builder>,
     watcher: hyper_util::server::graceful::Watcher,
+    mut stopped: watch::Receiver<bool>,
     stream: TcpStream,
     remote: SocketAddr,
 ) {
-    // A connection that sends nothing is closed here; once it sends a byte,
-    // hyper's header time-out takes over.
-    match tokio::time::timeout(HEADER_TIMEOUT, stream.peek(&mut [0u8; 1])).await {
-        Ok(Ok(0)) | Ok(Err(_)) => return,
-        Ok(Ok(_)) => (),
-        Err(_) => {
-            info!(gate.log, "closed a connection that sent nothing";
-                "remote_addr" => remote.to_string(),
-                "timeout_s" => HEADER_TIMEOUT.as_secs(),
-            );
-            return;
-        }
+    // A connection that sends nothing is closed here, and at once when the
+    // server stops; once it sends a byte, hyper's header time-out applies.
+    let mut first = [0u8; 1];
+    let first_byte = tokio::time::timeout(HEADER_TIMEOUT, stream.peek(&mut first));
+    tokio::select! {
+        peeked = first_byte => match peeked {
+            Ok(Ok(0)) | Ok(Err(_)) => return,
+            Ok(Ok(_)) => (),
+            Err(_) => {
+                info!(gate.log, "closed a connection that sent nothing";
+                    "remote_addr" => remote.to_string(),
+                    "timeout_s" => HEADER_TIMEOUT.as_secs(),
+                );
+                return;
+            }
+        },
+        _ = stopped.changed() => return,
     }
     // Responses are written whole, so Nagle's algorithm only adds delay.
     let _ = stream.set_nodelay(true);
@@ -169,9 +185,7 @@ async fn serve_connection(
         let gate = Arc::clone(&gate);
         async move { Ok::<_, Infallible>(gate.handle(request, remote).await) }
     });
-    let connection = builder
-        .serve_connection(TokioIo::new(stream), service)
-        .into_owned();
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
     // Errors here come from the client (a malformed request, a reset), and
     // hyper has already responded where it could.
     let _ = watcher.watch(connection).await;
@@ -232,32 +246,52 @@ impl Gate {
         response
     }
 
-    /// Passes a request to dropshot and its response back.
+    /// Passes a request to dropshot, without its body, and its response
+    /// back. The operation reads no body, and a body that dropshot does not
+    /// read would make it close the connection while the body is sent.
     async fn forward(
         &self,
-        mut request: Request<Incoming>,
+        request: Request<Incoming>,
         uri: Uri,
         remote: SocketAddr,
     ) -> Response<Body> {
         let started = Instant::now();
-        let ids = RequestIds::generate();
-        let log = self.request_log(&request, remote, &ids.request_id);
-        *request.uri_mut() = uri;
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let ids = RequestIds::from_request(&request_id, request.headers());
+        let log = self.request_log(&request, remote, &request_id);
+        let (mut parts, _body) = request.into_parts();
+        parts.uri = uri;
         // The connection to dropshot is HTTP/1.1 whatever the client spoke.
-        *request.version_mut() = Version::HTTP_11;
-        remove_hop_by_hop(request.headers_mut());
-        let (status, message) =
+        parts.version = Version::HTTP_11;
+        remove_hop_by_hop(&mut parts.headers);
+        let request = Request::from_parts(parts, Empty::new());
+        let (status, code, message) =
             match tokio::time::timeout(BACKEND_TIMEOUT, self.backend.request(request)).await {
-                Ok(Ok(response)) => {
+                Ok(Ok(response)) if response.headers().contains_key("request-id") => {
                     let (mut parts, body) = response.into_parts();
                     remove_hop_by_hop(&mut parts.headers);
                     return Response::from_parts(parts, Body::wrap(body));
+                }
+                Ok(Ok(response)) => {
+                    // Only the handler sets `request-id`; this response came
+                    // from dropshot or its hyper.
+                    let status = response.status();
+                    warn!(log, "dropshot rejected the request"; "status" => status.as_u16());
+                    (
+                        status,
+                        status_code_name(status),
+                        format!(
+                            "The request was rejected: {}.",
+                            status.canonical_reason().unwrap_or("unknown status")
+                        ),
+                    )
                 }
                 Ok(Err(error)) => {
                     error!(log, "dropshot request failed"; "error" => error.to_string());
                     (
                         StatusCode::SERVICE_UNAVAILABLE,
-                        "The mock could not handle the request; its log has the cause.",
+                        "serviceNotAvailable".to_string(),
+                        "The mock could not handle the request; its log has the cause.".to_string(),
                     )
                 }
                 Err(_) => {
@@ -265,16 +299,12 @@ impl Gate {
                         "timeout_s" => BACKEND_TIMEOUT.as_secs());
                     (
                         StatusCode::GATEWAY_TIMEOUT,
-                        "The mock did not answer in time; its log has the cause.",
+                        "gatewayTimeout".to_string(),
+                        "The mock did not respond in time; its log has the cause.".to_string(),
                     )
                 }
             };
-        let code = if status == StatusCode::GATEWAY_TIMEOUT {
-            "gatewayTimeout"
-        } else {
-            "serviceNotAvailable"
-        };
-        let body = ODataError::new(code, message.to_string(), &ids);
+        let body = ODataError::new(&code, message, &ids);
         let response = GraphResponse::<UploadUrlResponse>::error(status, body)
             .to_result()
             .unwrap_or_else(|_| plain_error(status));
@@ -298,25 +328,26 @@ impl Gate {
 }
 
 fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    // Headers named by `Connection` are hop-by-hop too.
-    let named: Vec<String> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(|name| name.trim().to_ascii_lowercase())
-        .filter(|name| !name.is_empty())
-        .collect();
-    for name in HOP_BY_HOP
-        .iter()
-        .copied()
-        .chain(named.iter().map(String::as_str))
-    {
-        // Framing headers stay: hyper sets them from the body either way.
-        if name != "content-length" && name != "transfer-encoding" {
-            headers.remove(name);
-        }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
     }
+}
+
+/// Returns an error code for a status: its reason phrase in Pascal case,
+/// such as `RequestHeaderFieldsTooLarge`.
+fn status_code_name(status: StatusCode) -> String {
+    status
+        .canonical_reason()
+        .unwrap_or("Error")
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .map(|word| {
+            let mut chars = word.chars();
+            match chars.next() {
+                Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
+                None => String::new(),
+            }
+        })
+        .collect()
 }
 
 fn plain_error(status: StatusCode) -> Response<Body> {
@@ -332,14 +363,31 @@ mod tests {
     #[test]
     fn hop_by_hop_headers_are_removed() {
         let mut headers = HeaderMap::new();
-        headers.insert("connection", "close, X-Secret-Hop".parse().unwrap());
+        headers.insert("connection", "close, authorization".parse().unwrap());
         headers.insert("keep-alive", "timeout=5".parse().unwrap());
-        headers.insert("x-secret-hop", "1".parse().unwrap());
         headers.insert("authorization", "Bearer x".parse().unwrap());
         headers.insert("content-length", "0".parse().unwrap());
+        headers.insert("client-request-id", "1".parse().unwrap());
         remove_hop_by_hop(&mut headers);
         let mut left: Vec<&str> = headers.keys().map(|name| name.as_str()).collect();
         left.sort_unstable();
-        assert_eq!(left, ["authorization", "content-length"]);
+        // A header that `Connection` names stays, because the mock is the
+        // origin server and receives what Graph's service would.
+        assert_eq!(left, ["authorization", "client-request-id"]);
+    }
+
+    #[test]
+    fn status_code_names() {
+        let cases = [
+            (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "RequestHeaderFieldsTooLarge",
+            ),
+            (StatusCode::BAD_REQUEST, "BadRequest"),
+            (StatusCode::URI_TOO_LONG, "URITooLong"),
+        ];
+        for (status, name) in cases {
+            assert_eq!(status_code_name(status), name);
+        }
     }
 }

@@ -88,12 +88,16 @@ struct Redaction {
 impl Redaction {
     fn new() -> Self {
         Redaction {
-            // A dot may arrive percent-encoded (`%2E`) in a path.
+            // A dot may arrive percent-encoded in a path, once (`%2E`) or
+            // more (`%252E`), and the signature may follow as its own path
+            // segment.
             jwt: Regex::new(
-                r"(?i)eyJ[A-Za-z0-9_-]*(?:\.|%2E)[A-Za-z0-9_-]*(?:(?:\.|%2E)[A-Za-z0-9_-]*)?",
+                r"(?i)eyJ[A-Za-z0-9_-]*(?:\.|%(?:25)*2E)[A-Za-z0-9_-]*(?:(?:\.|%(?:25)*2E|/)[A-Za-z0-9_-]*)?",
             )
             .unwrap(),
-            sig: Regex::new(r"(?i)(sig(?:=|%3D))[^&\s/]*").unwrap(),
+            // A signature contains `/` or `%2F`, so only `&` and white space
+            // end it.
+            sig: Regex::new(r"(?i)(sig(?:=|%(?:25)*3D))[^&\s]*").unwrap(),
         }
     }
 
@@ -186,6 +190,9 @@ mod tests {
             "value" => "https://a/c?sv=2015-07-08&sig=AbC%2B%3D&se=x",
             "encoded" => format!("/beta/{}/x", jwt.replace('.', "%2E")),
             "encoded_sig" => "/beta/sig%3DSECRETSIG/x",
+            "double_encoded" => format!("/beta/{}/x", jwt.replace('.', "%252E")),
+            "split" => format!("/beta/{}/x", jwt.replacen('.', "/", 2).replacen('/', ".", 1)),
+            "sig_with_slash" => "/beta/x/sig%3DSECRET%2FSIG/TAIL%3D",
             "status" => 200u16,
         );
         let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
@@ -198,9 +205,14 @@ mod tests {
             "https://a/c?sv=2015-07-08&sig=[redacted]&se=x"
         );
         assert_eq!(line["encoded"], "/beta/[token redacted]/x");
-        assert_eq!(line["encoded_sig"], "/beta/sig%3D[redacted]/x");
+        assert_eq!(line["encoded_sig"], "/beta/sig%3D[redacted]");
+        assert_eq!(line["double_encoded"], "/beta/[token redacted]/x");
+        assert_eq!(line["split"], "/beta/[token redacted]/x");
+        assert_eq!(line["sig_with_slash"], "/beta/x/sig%3D[redacted]");
         assert_eq!(line["status"], 200);
         assert_eq!(line["level"], "INFO");
         assert!(!text.contains("abc"), "{text}");
+        assert!(!text.contains("SECRET"), "{text}");
+        assert!(!text.contains("c2lnbmF0dXJl"), "{text}");
     }
 }

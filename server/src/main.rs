@@ -1,11 +1,12 @@
 //! `uploadurl-mock`: starts the mock on 127.0.0.1 and prints how to call it.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::error::ErrorKind;
 use clap::Parser;
 use slog::Drain as _;
-use slog::{error, info};
+use slog::{error, info, warn};
 use uploadurl_server::config::{Cli, Command, TokenArgs};
 use uploadurl_server::logging::JsonLines;
 use uploadurl_server::profiles::UploadEligibility;
@@ -43,7 +44,16 @@ async fn main() -> ExitCode {
         }
     };
     let address = server.local_addr();
-    print_banner(address, server.state());
+    let banner = banner(address, server.state());
+    let mut stdout = std::io::stdout().lock();
+    // A closed stdout (`uploadurl-mock | head -1`) must not stop the server.
+    if let Err(error) = stdout
+        .write_all(banner.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        warn!(log, "failed to print the start-up banner"; "error" => error.to_string());
+    }
+    drop(stdout);
 
     let result = tokio::select! {
         result = server.wait_for_shutdown() => result,
@@ -80,6 +90,7 @@ fn usage_error(error: clap::Error) -> ExitCode {
     ) {
         error.exit();
     }
+    const HIDDEN: &str = "'[argument not shown]'";
     let mut message = error.render().to_string();
     for argument in std::env::args_os().skip(1) {
         let argument = argument.to_string_lossy();
@@ -88,15 +99,25 @@ fn usage_error(error: clap::Error) -> ExitCode {
             _ if argument.starts_with('-') || argument == "token" => continue,
             _ => &argument,
         };
+        // clap quotes values in single quotes; only those are replaced, so
+        // that a short value does not garble the rest of the message.
         if !value.is_empty() {
-            message = message.replace(value, "[argument not shown]");
+            message = message.replace(&format!("'{value}'"), HIDDEN);
         }
+    }
+    // clap takes a stray value for an unknown subcommand.
+    if message.contains(&format!("subcommand {HIDDEN}")) {
+        message = format!(
+            "error: unexpected argument {HIDDEN}: the server takes only flags, so put each value \
+             after its flag (for example --storage-key KEY); its only subcommand is 'token'\n\n\
+             For more information, try '--help'.\n"
+        );
     }
     eprint!("{}", printable_lines(&message));
     ExitCode::from(2)
 }
 
-/// [`printable`] for each line of `text`.
+/// Applies [`printable`] to each line of `text`.
 fn printable_lines(text: &str) -> String {
     text.split_inclusive('\n')
         .map(|line| match line.strip_suffix('\n') {
@@ -106,14 +127,26 @@ fn printable_lines(text: &str) -> String {
         .collect()
 }
 
-/// Prints the base URL, the profiles with the status each gets, and a curl
-/// command that returns 200.
-fn print_banner(address: std::net::SocketAddr, state: &uploadurl_server::AppState) {
+/// Appends a formatted line to a `String`.
+macro_rules! out {
+    ($text:expr, $($arg:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($text, $($arg)*);
+    }};
+}
+
+/// Returns the start-up banner: the base URL, the profiles with the status
+/// each gets, and a curl command that returns 200.
+fn banner(address: std::net::SocketAddr, state: &uploadurl_server::AppState) -> String {
+    let mut text = String::new();
     let base = format!("http://{address}{}", uploadurl_api::SERVICE_PATH);
-    println!("uploadUrl mock listening on http://{address}");
-    println!("base URL (as https://graph.microsoft.com/beta): {base}");
-    println!();
-    println!("profiles:");
+    out!(text, "uploadUrl mock listening on http://{address}");
+    out!(
+        text,
+        "base URL (as https://graph.microsoft.com/beta): {base}"
+    );
+    text.push('\n');
+    out!(text, "profiles:");
     let mut ready = None;
     for (index, (id, profile)) in state.profiles.iter().enumerate() {
         let status = match profile.eligibility() {
@@ -125,21 +158,23 @@ fn print_banner(address: std::net::SocketAddr, state: &uploadurl_server::AppStat
             UploadEligibility::NotProvisioned(_) | UploadEligibility::UploadInProgress(_) => "409",
         };
         if index < MAX_LISTED_PROFILES {
-            println!(
+            out!(
+                text,
                 "  {status}  {id}  {}",
                 printable(&profile.record.display_name)
             );
         }
     }
     if state.profiles.len() > MAX_LISTED_PROFILES {
-        println!(
+        out!(
+            text,
             "  ... and {} more",
             state.profiles.len() - MAX_LISTED_PROFILES
         );
     }
-    println!();
+    text.push('\n');
     let Some(id) = ready else {
-        return;
+        return text;
     };
     let url = format!("{base}/education/synchronizationProfiles/{id}/uploadUrl");
     let minted = state.development_secret.as_ref().and_then(|secret| {
@@ -148,20 +183,34 @@ fn print_banner(address: std::net::SocketAddr, state: &uploadurl_server::AppStat
     });
     match minted {
         Some(token) => {
-            println!(
+            out!(
+                text,
                 "try (the token is valid for an hour; `uploadurl-mock token --help` mints others):"
             );
-            println!("  curl -sS -H 'Authorization: Bearer {token}' {url}");
+            out!(text, "  curl -sS -H 'Authorization: Bearer {token}' {url}");
         }
         None => {
-            println!("try, with a token the configured key verifies:");
-            println!("  curl -sS -H \"Authorization: Bearer $TOKEN\" {url}");
+            out!(text, "try, with a token the configured key verifies:");
+            out!(text, "  curl -sS -H \"Authorization: Bearer $TOKEN\" {url}");
         }
     }
+    text
 }
 
 /// Prints a token signed with the development key.
 fn print_token(args: &TokenArgs) -> ExitCode {
+    // Only the default key is created here, because a mistyped
+    // --signing-key must not mint tokens with a new key that no server has.
+    if let Some(path) = &args.signing_key {
+        if !path.exists() {
+            eprintln!(
+                "error: the --signing-key file {} does not exist; pass the file the server uses \
+                 (the server creates it when it first starts)",
+                printable(&path.display().to_string())
+            );
+            return ExitCode::FAILURE;
+        }
+    }
     let path = args
         .signing_key
         .clone()
@@ -175,10 +224,13 @@ fn print_token(args: &TokenArgs) -> ExitCode {
     };
     let now = chrono::Utc::now().timestamp();
     match uploadurl_server::token::mint(secret.bytes(), &args.request(), now) {
-        Ok(token) => {
-            println!("{token}");
-            ExitCode::SUCCESS
-        }
+        Ok(token) => match writeln!(std::io::stdout(), "{token}") {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: failed to print the token: {error}");
+                ExitCode::FAILURE
+            }
+        },
         Err(error) => {
             eprintln!("error: failed to sign the token: {error}");
             ExitCode::FAILURE

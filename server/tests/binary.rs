@@ -157,10 +157,13 @@ fn invalid_flags_are_rejected_with_the_value() {
 fn unexpected_arguments_are_not_echoed() {
     let secret = "Zm9vYmFyU2VjcmV0S2V5VmFsdWU9PQ==";
     let cases: &[(&[&str], &str)] = &[
-        (&[secret], "unrecognized subcommand '[argument not shown]'"),
+        (
+            &[secret],
+            "unexpected argument '[argument not shown]': the server takes only flags",
+        ),
         (
             &["--listen", "127.0.0.1:0", secret],
-            "'[argument not shown]' cannot be used",
+            "its only subcommand is 'token'",
         ),
         (
             &[&format!("--storage-kye={secret}")],
@@ -185,6 +188,77 @@ fn unexpected_arguments_are_not_echoed() {
             "{arguments:?} echoed the value: {stderr}"
         );
     }
+}
+
+#[test]
+fn short_stray_values_leave_the_message_whole() {
+    let output = Command::new(BINARY)
+        .args(["--listen", "127.0.0.1:0", "e"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.starts_with("error: unexpected argument"), "{stderr}");
+}
+
+#[test]
+fn version_is_printed() {
+    let output = Command::new(BINARY).arg("--version").output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.starts_with("uploadurl-mock "), "{stdout}");
+}
+
+#[test]
+fn token_needs_an_existing_signing_key() {
+    let missing = std::env::temp_dir().join(format!(
+        "uploadurl-missing-{}/dev-signing-key",
+        std::process::id()
+    ));
+    let output = Command::new(BINARY)
+        .arg("token")
+        .arg("--signing-key")
+        .arg(&missing)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    assert!(
+        !missing.parent().unwrap().exists(),
+        "the folder was created"
+    );
+}
+
+#[tokio::test]
+async fn closed_stdout_does_not_stop_the_server() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(BINARY)
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--signing-key"])
+        .arg(key_path())
+        .stdout(Stdio::piped())
+        .stderr(log_file())
+        .spawn()
+        .unwrap();
+    // Closing the read end makes the banner's write fail, as `| head -1` does.
+    drop(child.stdout.take());
+    let mut server = Running(child);
+    let url = format!("http://127.0.0.1:{port}/beta/education");
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Ok(response) = http.get(&url).send().await {
+            break response.status();
+        }
+        assert!(server.0.try_wait().unwrap().is_none(), "the server exited");
+        assert!(Instant::now() < deadline, "no response within 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status, 404);
 }
 
 /// Runs `uploadurl-mock token` with the test's key and returns the token.
@@ -294,6 +368,34 @@ async fn sigterm_waits_for_requests_in_flight() {
             Instant::now() < deadline,
             "still running after the request completed"
         );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(exit.success(), "exit status {exit:?}");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_closes_silent_connections() {
+    let (mut server, _header, url) = start(&[]);
+    let address = url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    // Connections that have sent nothing have no request to finish.
+    let _silent = tokio::net::TcpStream::connect(&address).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let pid = server.0.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let exit = loop {
+        if let Some(exit) = server.0.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "still running 5 s after SIGTERM");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(exit.success(), "exit status {exit:?}");

@@ -88,7 +88,7 @@ fn scan_logs(dir: &Path) -> Result<Findings> {
     let patterns = [
         (
             "a JWT",
-            Regex::new(r"(?i)eyJ[A-Za-z0-9_-]{8,}(?:\.|%2E)[A-Za-z0-9_-]{8,}")?,
+            Regex::new(r"(?i)eyJ[A-Za-z0-9_-]{8,}(?:\.|%(?:25)*2E)[A-Za-z0-9_-]{8,}")?,
         ),
         (
             "the development account key",
@@ -96,7 +96,7 @@ fn scan_logs(dir: &Path) -> Result<Findings> {
         ),
         (
             "a SAS signature",
-            Regex::new(r"(?i)sig(?:=|%3D)[A-Za-z0-9%+/=]{8,}")?,
+            Regex::new(r"(?i)sig(?:=|%(?:25)*3D)[A-Za-z0-9%+/=]{8,}")?,
         ),
     ];
     let mut findings = Findings::default();
