@@ -2,6 +2,7 @@
 
 mod fuzz;
 mod regen;
+mod schema_diff;
 mod services;
 mod test;
 
@@ -27,6 +28,23 @@ enum Task {
     /// Run every test of the workspace, after installing and starting what
     /// the tests need.
     Test,
+    /// Compare the OpenAPI document with a base revision (or two files) and
+    /// print a report of each change and whether it breaks clients or
+    /// servers; exits 1 when a change is breaking, 2 on failure.
+    SchemaDiff {
+        /// The base revision [default: the merge-base of HEAD and main].
+        #[arg(long, conflicts_with_all = ["old", "new"])]
+        base: Option<String>,
+        /// The old document, instead of a revision; needs --new.
+        #[arg(long, requires = "new", value_name = "FILE")]
+        old: Option<std::path::PathBuf>,
+        /// The new document; needs --old.
+        #[arg(long, requires = "old", value_name = "FILE")]
+        new: Option<std::path::PathBuf>,
+        /// The report's format.
+        #[arg(long, value_enum, default_value_t = schema_diff::Format::Markdown)]
+        format: schema_diff::Format,
+    },
     /// Run each coverage-guided fuzz target for a bounded time (installs
     /// cargo-fuzz when missing).
     Fuzz {
@@ -44,6 +62,12 @@ fn main() -> std::process::ExitCode {
     let result = match cli.task {
         Task::Regen { check } => regen::run(check),
         Task::Test => test::run(),
+        Task::SchemaDiff {
+            base,
+            old,
+            new,
+            format,
+        } => schema_diff_command(base, old, new, format),
         Task::Fuzz { seconds, target } => fuzz::run(seconds, target.as_deref()),
     };
     match result {
@@ -53,4 +77,21 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::from(2)
         }
     }
+}
+
+fn schema_diff_command(
+    base: Option<String>,
+    old: Option<std::path::PathBuf>,
+    new: Option<std::path::PathBuf>,
+    format: schema_diff::Format,
+) -> anyhow::Result<std::process::ExitCode> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is below the root");
+    let source = match (old, new, base) {
+        (Some(old), Some(new), _) => schema_diff::Source::Files { old, new },
+        (_, _, Some(base)) => schema_diff::Source::Revision(base),
+        _ => schema_diff::Source::Revision(schema_diff::default_base(root)?),
+    };
+    schema_diff::run(root, &source, format)
 }
