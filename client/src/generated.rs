@@ -81,6 +81,8 @@ pub mod types {
 #[derive(Clone, Debug)]
 /**Client for Microsoft Graph beta: educationSynchronizationProfile uploadUrl
 
+The `uploadUrl` function of Microsoft Graph beta's `educationSynchronizationProfile`, kept as a contract: a write-only, one-hour SAS URL to which School Data Sync CSV files are uploaded. Generated from a dropshot API trait.
+
 Version: 1.0.0*/
 pub struct Client {
     pub(crate) baseurl: String,

@@ -36,8 +36,31 @@ pub const API_TITLE: &str = "Microsoft Graph beta: educationSynchronizationProfi
 /// The version of this contract, written as the document's `info.version`.
 pub const API_VERSION: semver::Version = semver::Version::new(1, 0, 0);
 
+/// The description of the OpenAPI document.
+pub const API_DESCRIPTION: &str = "The `uploadUrl` function of Microsoft Graph beta's \
+    `educationSynchronizationProfile`, kept as a contract: a write-only, one-hour SAS URL to which \
+    School Data Sync CSV files are uploaded. Generated from a dropshot API trait.";
+
+/// The license of the document, the workspace's.
+pub const API_LICENSE: &str = "MIT";
+
+/// The text of [`API_LICENSE`].
+pub const API_LICENSE_URL: &str = "https://opensource.org/license/mit";
+
+/// The contact of the document.
+pub const API_CONTACT: &str = "Maintainers of the uploadUrl workspace";
+
 /// Graph's `educationSynchronizationProfile: uploadUrl` operation.
-#[dropshot::api_description]
+#[dropshot::api_description {
+    tag_config = {
+        allow_other_tags = false,
+        tags = {
+            "education.synchronizationProfiles" = {
+                description = "School Data Sync synchronization profiles of a tenant.",
+            },
+        },
+    },
+}]
 pub trait UploadUrlApi {
     /// Shared state of the implementation.
     type Context;

@@ -1,9 +1,11 @@
 //! Workspace tasks, run as `cargo xtask <task>`.
 
 mod fuzz;
+mod lint;
 mod regen;
 mod schema_diff;
 mod services;
+mod summary;
 mod test;
 
 use clap::{Parser, Subcommand};
@@ -26,8 +28,11 @@ enum Task {
         check: bool,
     },
     /// Run every test of the workspace, after installing and starting what
-    /// the tests need.
+    /// the tests need, and the lint of the OpenAPI document.
     Test,
+    /// Lint the OpenAPI document with Spectral and Redocly CLI (installs them
+    /// when missing).
+    Lint,
     /// Compare the OpenAPI document with a base revision (or two files) and
     /// print a report of each change and whether it breaks clients or
     /// servers; exits 1 when a change is breaking, 2 on failure.
@@ -62,6 +67,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.task {
         Task::Regen { check } => regen::run(check),
         Task::Test => test::run(),
+        Task::Lint => lint_command(),
         Task::SchemaDiff {
             base,
             old,
@@ -94,4 +100,12 @@ fn schema_diff_command(
         _ => schema_diff::Source::Revision(schema_diff::default_base(root)?),
     };
     schema_diff::run(root, &source, format)
+}
+
+fn lint_command() -> anyhow::Result<std::process::ExitCode> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is below the root");
+    let tools = services::install(root)?;
+    lint::run(root, &tools)
 }

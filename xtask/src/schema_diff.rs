@@ -156,20 +156,22 @@ pub fn run(root: &Path, source: &Source, format: Format) -> Result<ExitCode> {
     })
 }
 
-/// Returns the merge-base of `HEAD` and `main`, the default base revision.
+/// Returns the merge-base of `HEAD` and `main` (or `origin/main`, where a
+/// checkout has no local `main`), the default base revision.
 pub fn default_base(root: &Path) -> Result<String> {
-    let output = Command::new("git")
-        .args(["merge-base", "HEAD", "main"])
-        .current_dir(root)
-        .output()
-        .context("failed to run git")?;
-    if !output.status.success() {
-        bail!(
-            "failed to find the merge-base of HEAD and main ({}); pass --base REV",
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
+    let mut failure = String::new();
+    for branch in ["main", "origin/main"] {
+        let output = Command::new("git")
+            .args(["merge-base", "HEAD", branch])
+            .current_dir(root)
+            .output()
+            .context("failed to run git")?;
+        if output.status.success() {
+            return Ok(String::from_utf8_lossy(&output.stdout).trim().to_string());
+        }
+        failure = String::from_utf8_lossy(&output.stderr).trim().to_string();
     }
-    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+    bail!("failed to find the merge-base of HEAD and main or origin/main ({failure}); pass --base REV")
 }
 
 fn git_show(root: &Path, revision: &str) -> Result<String> {
@@ -249,10 +251,7 @@ pub fn compare(old_name: &str, old_text: &str, new_name: &str, new_text: &str) -
         let mut differences = Vec::new();
         differences_between(&old, &new, String::new(), &mut differences);
         for (pointer, old_value, new_value) in differences {
-            let documentation = matches!(
-                pointer.rsplit('/').next(),
-                Some("description" | "summary" | "title")
-            ) && !pointer.contains("/properties/");
+            let documentation = is_documentation(&pointer);
             let (old_shown, new_shown) = describe(old_value.as_ref(), new_value.as_ref());
             rows.push(Row {
                 pointer,
@@ -290,6 +289,19 @@ pub fn compare(old_name: &str, old_text: &str, new_name: &str, new_text: &str) -
         changes: rows,
         diff,
     })
+}
+
+/// Returns whether a difference at `pointer` is documentation only: the
+/// `info` and `tags` metadata, `x-` extensions, and `description`, `summary`
+/// or `title` text outside a schema's `properties`.
+fn is_documentation(pointer: &str) -> bool {
+    let metadata = ["/info", "/tags", "/externalDocs"]
+        .iter()
+        .any(|prefix| pointer == *prefix || pointer.starts_with(&format!("{prefix}/")));
+    let last = pointer.rsplit('/').next().unwrap_or("");
+    let text = matches!(last, "description" | "summary" | "title")
+        && !pointer.ends_with(&format!("/properties/{last}"));
+    metadata || last.starts_with("x-") || text
 }
 
 /// Joins drift's base pointer (`#/...`) and subpath into a JSON pointer.
@@ -572,6 +584,29 @@ mod tests {
         let missing = Source::Revision("no-such-revision".to_string());
         assert!(run(&root, &missing, Format::Markdown).is_err());
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn metadata_is_documentation() {
+        let documentation = [
+            "/info/contact",
+            "/info/license",
+            "/tags/0/description",
+            "/x-generated-by",
+            "/paths/~1a/get/summary",
+            "/components/schemas/A/properties/b/description",
+        ];
+        for pointer in documentation {
+            assert!(is_documentation(pointer), "{pointer}");
+        }
+        let other = [
+            "/servers/0/url",
+            "/components/schemas/A/properties/description",
+            "/components/schemas/A/properties/b/nullable",
+        ];
+        for pointer in other {
+            assert!(!is_documentation(pointer), "{pointer}");
+        }
     }
 
     #[test]

@@ -17,6 +17,10 @@ const AZURITE_START_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Tools {
     /// `azurite-blob` from `tools/node`.
     pub azurite_blob: PathBuf,
+    /// Spectral's command line from `tools/node`.
+    pub spectral: PathBuf,
+    /// Redocly CLI from `tools/node`.
+    pub redocly: PathBuf,
     /// The Python interpreter of the project venv.
     pub python: PathBuf,
 }
@@ -64,6 +68,8 @@ pub fn install(root: &Path) -> Result<Tools> {
 
     Ok(Tools {
         azurite_blob: node.join("node_modules/.bin/azurite-blob"),
+        spectral: node.join("node_modules/.bin/spectral"),
+        redocly: node.join("node_modules/.bin/redocly"),
         python,
     })
 }

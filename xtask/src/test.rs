@@ -30,6 +30,10 @@ pub fn run() -> Result<ExitCode> {
         .with_context(|| format!("failed to create {}", log_dir.display()))?;
 
     let tools = services::install(root)?;
+    if crate::lint::run(root, &tools)? != ExitCode::SUCCESS {
+        eprintln!("the lint of the OpenAPI document failed; see above");
+        return Ok(ExitCode::FAILURE);
+    }
     // Azurite's own log is kept apart from the scanned logs: it shows the
     // signatures it checks, by design.
     let azurite = services::Azurite::start(&tools, &root.join("target/azurite"))?;
