@@ -41,7 +41,7 @@ async fn main() -> anyhow::Result<()> {
         )
     })?;
     let uploader = Uploader::new(&response.value, UploadOptions::default())?;
-    let uploaded = uploader
+    let result = uploader
         .upload_folder(&args.folder, &mut |progress| {
             println!(
                 "{}: {} of {} bytes",
@@ -49,10 +49,13 @@ async fn main() -> anyhow::Result<()> {
             );
         })
         .await?;
-    let bytes: u64 = uploaded.iter().map(|file| file.bytes).sum();
+    for path in &result.skipped {
+        println!("skipped {} (not a file)", path.display());
+    }
+    let bytes: u64 = result.uploaded.iter().map(|file| file.bytes).sum();
     println!(
         "uploaded {} files ({bytes} bytes) for profile {}",
-        uploaded.len(),
+        result.uploaded.len(),
         args.profile_id
     );
     Ok(())

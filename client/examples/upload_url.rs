@@ -18,7 +18,7 @@ struct Args {
     )]
     base_url: String,
     /// Bearer access token.
-    #[arg(long, env = "UPLOADURL_TOKEN")]
+    #[arg(long, env = "UPLOADURL_TOKEN", hide_env_values = true)]
     token: String,
     /// Id of the synchronization profile.
     profile_id: String,

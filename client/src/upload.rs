@@ -75,7 +75,7 @@ pub enum UploadError {
     #[error("invalid upload URL: {0}; expected the container SAS URL that uploadUrl returned")]
     InvalidUrl(String),
     /// The folder or file could not be read.
-    #[error("failed to read {}: {source}", path.display())]
+    #[error("failed to read {}", path.display())]
     Read {
         /// The file or folder.
         path: PathBuf,
@@ -112,7 +112,7 @@ pub enum UploadError {
         message: String,
     },
     /// The storage service could not be reached.
-    #[error("failed to upload {} as blob {blob}: {operation} failed: {source}", file.display())]
+    #[error("failed to upload {} as blob {blob}: {operation} failed", file.display())]
     Transport {
         /// The file.
         file: PathBuf,
@@ -132,6 +132,16 @@ struct StorageErrorBody {
     code: String,
     #[serde(rename = "Message", default)]
     message: String,
+}
+
+/// The result of uploading a folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FolderUpload {
+    /// The files uploaded, in name order.
+    pub uploaded: Vec<Uploaded>,
+    /// Entries that are not regular files (folders, for example) and so were
+    /// not uploaded.
+    pub skipped: Vec<PathBuf>,
 }
 
 /// Uploads files with one container SAS URL.
@@ -191,21 +201,25 @@ impl Uploader {
         )
     }
 
-    /// Uploads every regular file directly in `folder`, in name order.
+    /// Uploads every file directly in `folder` (symbolic links to files
+    /// included), in name order, and lists the entries it skipped.
     pub async fn upload_folder(
         &self,
         folder: &Path,
         progress: &mut dyn FnMut(UploadProgress<'_>),
-    ) -> Result<Vec<Uploaded>, UploadError> {
+    ) -> Result<FolderUpload, UploadError> {
         let read_error = |source| UploadError::Read {
             path: folder.to_path_buf(),
             source,
         };
         let mut files = Vec::new();
+        let mut skipped = Vec::new();
         for entry in std::fs::read_dir(folder).map_err(read_error)? {
-            let entry = entry.map_err(read_error)?;
-            if entry.file_type().map_err(read_error)?.is_file() {
-                files.push(entry.path());
+            let path = entry.map_err(read_error)?.path();
+            // `metadata` follows symbolic links; a broken link is skipped.
+            match std::fs::metadata(&path) {
+                Ok(metadata) if metadata.is_file() => files.push(path),
+                _ => skipped.push(path),
             }
         }
         if files.is_empty() {
@@ -214,7 +228,9 @@ impl Uploader {
             });
         }
         files.sort();
-        self.upload_files(&files, progress).await
+        skipped.sort();
+        let uploaded = self.upload_files(&files, progress).await?;
+        Ok(FolderUpload { uploaded, skipped })
     }
 
     /// Uploads each file in turn and stops at the first failure.
@@ -260,11 +276,14 @@ impl Uploader {
             let mut bytes = Vec::with_capacity(total as usize);
             reader.read_to_end(&mut bytes).await.map_err(read_error)?;
             let sent = bytes.len() as u64;
+            // An empty body gets no Content-Length from the HTTP client, and
+            // the Blob service rejects a Put Blob without one.
             let request = self
                 .http
                 .put(&context.url)
                 .header("x-ms-blob-type", "BlockBlob")
                 .header(reqwest::header::CONTENT_TYPE, context.content_type)
+                .header(reqwest::header::CONTENT_LENGTH, sent)
                 .body(bytes);
             self.send(&context, "Put Blob", request, 201).await?;
             progress(UploadProgress {

@@ -103,8 +103,13 @@ async fn sds_files_round_trip() {
         .await
         .unwrap();
 
-    let names: Vec<&str> = uploaded.iter().map(|file| file.blob.as_str()).collect();
+    let names: Vec<&str> = uploaded
+        .uploaded
+        .iter()
+        .map(|file| file.blob.as_str())
+        .collect();
     assert_eq!(names, SDS_FILES);
+    assert!(uploaded.skipped.is_empty(), "{:?}", uploaded.skipped);
     assert_eq!(reports.len(), 6, "{reports:?}");
     let admin = azurite.admin();
     for name in SDS_FILES {
@@ -468,4 +473,38 @@ async fn graph_policy_layout_fails_on_azurite() {
         matches!(error, UploadError::Storage { status: 500, .. }),
         "{error}"
     );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn folder_entries_are_uploaded_or_listed() {
+    let Some(azurite) = Azurite::from_env("folder_entries_are_uploaded_or_listed") else {
+        return;
+    };
+    let mock = mock(&azurite, "7d6c5b4a-3f2e-4d1c-8b0a-000000000011").await;
+    let url = mock.upload_url().await;
+    let dir = mock.dir.join("folder");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("Empty.csv"), b"").unwrap();
+    std::fs::write(dir.join("sub/Inner.csv"), b"x").unwrap();
+    let school = sds_folder().join("School.csv");
+    std::os::unix::fs::symlink(&school, dir.join("Linked.csv")).unwrap();
+
+    let result = uploader(&url)
+        .upload_folder(&dir, &mut |_| ())
+        .await
+        .unwrap();
+
+    let names: Vec<&str> = result
+        .uploaded
+        .iter()
+        .map(|file| file.blob.as_str())
+        .collect();
+    assert_eq!(names, ["Empty.csv", "Linked.csv"]);
+    assert_eq!(result.skipped, [dir.join("sub")]);
+    let admin = azurite.admin();
+    let container = container(&url);
+    assert_eq!(admin.get_blob(&container, "Empty.csv").await.unwrap(), b"");
+    let linked = admin.get_blob(&container, "Linked.csv").await.unwrap();
+    assert_eq!(linked, std::fs::read(&school).unwrap());
 }

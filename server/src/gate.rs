@@ -44,6 +44,10 @@ use crate::router::{self, ROUTED_METHODS};
 /// take to send the headers of a request (hyper's default for the latter).
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The header that carries the gate's request id to dropshot, so that the
+/// handler's log lines name the id a caller sees when the gate responds.
+pub const GATE_ID_HEADER: &str = "x-uploadurl-gate-id";
+
 /// The time dropshot has to respond to a request passed to it.
 pub const BACKEND_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -264,6 +268,9 @@ impl Gate {
         // The connection to dropshot is HTTP/1.1 whatever the client spoke.
         parts.version = Version::HTTP_11;
         remove_hop_by_hop(&mut parts.headers);
+        if let Ok(value) = http::HeaderValue::from_str(&request_id) {
+            parts.headers.insert(GATE_ID_HEADER, value);
+        }
         let request = Request::from_parts(parts, Empty::new());
         let (status, code, message) =
             match tokio::time::timeout(BACKEND_TIMEOUT, self.backend.request(request)).await {

@@ -24,6 +24,12 @@ const API_VERSION: &str = "2020-10-02";
 /// The time one Blob service request may take, connection included.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The time one uploadUrl call may spend on storage in all: waiting for
+/// other calls on the same container, then its own requests. It is below the
+/// gate's time-out and the 15 s of progenitor's clients, so a caller gets
+/// this module's 503, never a time-out.
+pub const CALL_DEADLINE: Duration = Duration::from_secs(12);
+
 /// The fields of a new stored access policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PolicyLayout {
@@ -63,7 +69,8 @@ pub enum StorageError {
         /// The transport error.
         detail: String,
     },
-    /// No response within [`REQUEST_TIMEOUT`].
+    /// No response within [`REQUEST_TIMEOUT`], or the call's storage work
+    /// did not finish within [`CALL_DEADLINE`].
     #[error("{operation} timed out after {seconds} s at {endpoint}")]
     TimedOut {
         /// The Blob REST operation.
@@ -172,6 +179,24 @@ impl BlobAdmin {
     /// [`MAX_POLICIES`] policies, the ones with the earliest start are
     /// removed first, which revokes every URL that names them.
     pub async fn ensure_upload_policy(
+        &self,
+        container: &str,
+        policy_id: &str,
+        start: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        let work = self.ensure_upload_policy_unbounded(container, policy_id, start);
+        tokio::time::timeout(CALL_DEADLINE, work)
+            .await
+            .unwrap_or_else(|_| {
+                Err(StorageError::TimedOut {
+                    operation: "Preparing the container",
+                    endpoint: self.endpoint.clone(),
+                    seconds: CALL_DEADLINE.as_secs(),
+                })
+            })
+    }
+
+    async fn ensure_upload_policy_unbounded(
         &self,
         container: &str,
         policy_id: &str,
