@@ -181,6 +181,10 @@ pub async fn send(target: &Target, request: &Request) -> anyhow::Result<Exchange
         );
     }
 
+    crate::schema::ResponseSchemas::checked_in()
+        .validate(status, &body)
+        .map_err(|message| anyhow::anyhow!(message))?;
+
     Ok(Exchange {
         request: format!("{method} {{base}}{path}"),
         request_headers,

@@ -12,5 +12,6 @@ pub mod compare;
 pub mod exchange;
 pub mod fixture;
 pub mod sas_url;
+pub mod schema;
 pub mod services;
 pub mod target;

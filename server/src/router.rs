@@ -61,12 +61,27 @@ pub struct UnknownPath {
     pub segment: String,
 }
 
+/// The names under which the function is served: the documentation's
+/// `uploadUrl`, the call `uploadUrl()` that Microsoft's current SDKs send,
+/// and the namespace-qualified forms that older SDKs send and OData defines
+/// (`microsoft.graph` and its alias `graph`).
+pub const FUNCTION_FORMS: [&str; 6] = [
+    "uploadUrl",
+    "uploadUrl()",
+    "microsoft.graph.uploadUrl",
+    "microsoft.graph.uploadUrl()",
+    "graph.uploadUrl",
+    "graph.uploadUrl()",
+];
+
 /// Matches a request path (as sent, percent-encoded) against the served
-/// resources.
+/// resources. The profile key may be a path segment (key-as-segment, as in
+/// the documentation) or OData's key predicate,
+/// `synchronizationProfiles('{id}')`.
 pub fn match_path(path: &str) -> Result<Route, UnknownPath> {
     let mut segments = path.strip_prefix('/').unwrap_or(path).split('/');
     let mut last = "";
-    for literal in ["beta", "education", "synchronizationProfiles"] {
+    for literal in ["beta", "education"] {
         match segments.next() {
             Some(segment) if segment == literal => last = literal,
             Some(segment) => {
@@ -83,15 +98,33 @@ pub fn match_path(path: &str) -> Result<Route, UnknownPath> {
             }
         }
     }
-    let id = segments.next().map(decode);
-    let function = segments.next();
+    let collection = segments.next().map(decode);
+    let id = match collection.as_deref() {
+        Some("synchronizationProfiles") => segments.next().map(decode),
+        Some(segment) => match key_predicate(segment) {
+            Some(id) => Some(id),
+            None => {
+                return Err(UnknownPath {
+                    segment: segment.to_string(),
+                })
+            }
+        },
+        None => {
+            return Err(UnknownPath {
+                segment: last.to_string(),
+            })
+        }
+    };
+    let function = segments.next().map(decode);
     // A single trailing slash is accepted, as dropshot's router accepts it.
     let rest: Vec<&str> = segments.collect();
     match (id, function, rest.as_slice()) {
-        (Some(id), Some("uploadUrl"), [] | [""]) => Ok(Route::UploadUrl { id }),
-        (Some(_), Some(function), _) if function != "uploadUrl" => Err(UnknownPath {
-            segment: decode(function),
-        }),
+        (Some(id), Some(function), [] | [""]) if FUNCTION_FORMS.contains(&function.as_str()) => {
+            Ok(Route::UploadUrl { id })
+        }
+        (Some(_), Some(function), _) if !FUNCTION_FORMS.contains(&function.as_str()) => {
+            Err(UnknownPath { segment: function })
+        }
         (Some(_), Some(_), [extra, ..]) => Err(UnknownPath {
             segment: decode(extra),
         }),
@@ -99,6 +132,21 @@ pub fn match_path(path: &str) -> Result<Route, UnknownPath> {
         _ => Err(UnknownPath {
             segment: "synchronizationProfiles".to_string(),
         }),
+    }
+}
+
+/// Reads the key of `synchronizationProfiles('{id}')` (decoded): a quoted
+/// string, with `''` for a quote, or an unquoted GUID.
+fn key_predicate(segment: &str) -> Option<String> {
+    let inner = segment
+        .strip_prefix("synchronizationProfiles(")?
+        .strip_suffix(')')?;
+    match inner
+        .strip_prefix('\'')
+        .and_then(|rest| rest.strip_suffix('\''))
+    {
+        Some(quoted) => Some(quoted.replace("''", "'")),
+        None => Some(inner.to_string()),
     }
 }
 
@@ -189,10 +237,20 @@ pub fn api_description() -> Result<ApiDescription<AppState>, String> {
 /// Handles every request: the operation for a matching path and GET, and
 /// Graph's 404 or 405 otherwise. Logs one line per request.
 async fn route(
-    rqctx: RequestContext<AppState>,
+    mut rqctx: RequestContext<AppState>,
     _path: Path<AnyPath>,
 ) -> Result<Response<Body>, HttpError> {
     let started = Instant::now();
+    // The gate's id for the request, so that a line here can be matched
+    // with the gate's line when the gate, not dropshot, responded.
+    let gate_id = rqctx
+        .request
+        .headers()
+        .get(crate::gate::GATE_ID_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .map(quote)
+        .unwrap_or_default();
+    rqctx.log = rqctx.log.new(slog::o!("gate_req_id" => gate_id));
     let log = rqctx.log.clone();
     let route = match_path(rqctx.request.uri().path());
     let profile_id = match &route {
@@ -264,6 +322,30 @@ mod tests {
             (format!("{base}/%2B-/uploadUrl"), upload_url("+-")),
             (format!("{base}/%C3%A9/uploadUrl"), upload_url("é")),
             (format!("{base}/{guid}/uploadurl"), unknown("uploadurl")),
+            (format!("{base}/{guid}/uploadUrl()"), upload_url(guid)),
+            (format!("{base}/{guid}/uploadUrl%28%29"), upload_url(guid)),
+            (
+                format!("{base}/{guid}/microsoft.graph.uploadUrl()"),
+                upload_url(guid),
+            ),
+            (
+                format!("{base}/{guid}/microsoft.graph.uploadUrl"),
+                upload_url(guid),
+            ),
+            (format!("{base}/{guid}/graph.uploadUrl()"), upload_url(guid)),
+            (
+                format!("{base}/{guid}/uploadUrl(x=1)"),
+                unknown("uploadUrl(x=1)"),
+            ),
+            (format!("{base}('{guid}')/uploadUrl()"), upload_url(guid)),
+            (format!("{base}(%27{guid}%27)/uploadUrl"), upload_url(guid)),
+            (format!("{base}({guid})/uploadUrl"), upload_url(guid)),
+            (format!("{base}('it''s')/uploadUrl"), upload_url("it's")),
+            (format!("{base}('{guid}')"), unknown(guid)),
+            (
+                "/beta/education/users('x')/uploadUrl".to_string(),
+                unknown("users('x')"),
+            ),
             (format!("{base}/{guid}/uploadUrl/x"), unknown("x")),
             (format!("{base}/{guid}"), unknown(guid)),
             (base.to_string(), unknown("synchronizationProfiles")),
