@@ -92,6 +92,16 @@ impl Request {
 /// or equal to `request-id`, a JSON body, and for errors, ids in the body
 /// equal to the headers.
 pub async fn send(target: &Target, request: &Request) -> anyhow::Result<Exchange> {
+    let exchange = capture(target, request).await?;
+    crate::schema::ResponseSchemas::checked_in()
+        .validate(exchange.status, &exchange.body)
+        .map_err(|message| anyhow::anyhow!(message))?;
+    Ok(exchange)
+}
+
+/// Sends `request` and captures the exchange, with the checks of [`send`]
+/// except the schema check, for callers that report it separately.
+pub async fn capture(target: &Target, request: &Request) -> anyhow::Result<Exchange> {
     let path = match &request.path {
         Some(path) => path.clone(),
         None => format!(
@@ -180,10 +190,6 @@ pub async fn send(target: &Target, request: &Request) -> anyhow::Result<Exchange
             inner.get("client-request-id")
         );
     }
-
-    crate::schema::ResponseSchemas::checked_in()
-        .validate(status, &body)
-        .map_err(|message| anyhow::anyhow!(message))?;
 
     Ok(Exchange {
         request: format!("{method} {{base}}{path}"),

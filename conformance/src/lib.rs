@@ -11,6 +11,7 @@
 pub mod compare;
 pub mod exchange;
 pub mod fixture;
+pub mod runner;
 pub mod sas_url;
 pub mod schema;
 pub mod services;

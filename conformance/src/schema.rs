@@ -73,7 +73,11 @@ impl ResponseSchemas {
             .ok_or_else(|| format!("the document has no JSON response for status {status}"))?;
         let errors: Vec<String> = validator
             .iter_errors(body)
-            .map(|error| format!("{} at {}", error, error.instance_path()))
+            .map(|error| {
+                let at = error.instance_path().to_string();
+                let at = if at.is_empty() { "/".to_string() } else { at };
+                format!("{error} at {at}")
+            })
             .collect();
         if errors.is_empty() {
             Ok(())

@@ -80,6 +80,18 @@ impl Target {
         }
     }
 
+    /// Points at a server that is already running at `base_url` (as Graph's
+    /// is `https://graph.microsoft.com/beta`) and accepts `token`.
+    pub fn remote(base_url: &str, token: &str) -> anyhow::Result<Self> {
+        let parsed = url::Url::parse(base_url)?;
+        anyhow::ensure!(
+            matches!(parsed.scheme(), "http" | "https"),
+            "expected an http or https URL"
+        );
+        let base_url = base_url.trim_end_matches('/').to_string();
+        Ok(Self::new(base_url, token.to_string(), None, None))
+    }
+
     /// Starts the mock in-process with extra command-line flags and, unless
     /// the flags choose other token keys, a development key of its own.
     pub async fn start_mock(flags: &[&str]) -> anyhow::Result<Self> {
