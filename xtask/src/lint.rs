@@ -9,10 +9,10 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, Result};
 
 use crate::regen::DOCUMENT_PATH;
-use crate::services::Tools;
+use crate::services::NodeTools;
 
 /// Runs both linters and returns failure when either reports a problem.
-pub fn run(root: &Path, tools: &Tools) -> Result<ExitCode> {
+pub fn run(root: &Path, tools: &NodeTools) -> Result<ExitCode> {
     let spectral = Command::new(&tools.spectral)
         .args(["lint", DOCUMENT_PATH, "--ruleset", ".spectral.yaml"])
         .args(["--fail-severity", "hint"])

@@ -106,6 +106,6 @@ fn lint_command() -> anyhow::Result<std::process::ExitCode> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask is below the root");
-    let tools = services::install(root)?;
+    let tools = services::install_node(root)?;
     lint::run(root, &tools)
 }

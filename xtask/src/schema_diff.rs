@@ -101,6 +101,10 @@ pub struct Row {
     pub old: Option<String>,
     /// The value in the new document, shortened, or `null`.
     pub new: Option<String>,
+    /// The whole old value at the pointer, for machines; `null` when absent.
+    pub old_value: Option<Value>,
+    /// The whole new value at the pointer, for machines.
+    pub new_value: Option<Value>,
     /// The class.
     pub class: Class,
     /// Whether the change is in a request, a response, or the document.
@@ -145,9 +149,17 @@ pub fn run(root: &Path, source: &Source, format: Format) -> Result<ExitCode> {
         ),
     };
     let report = compare(&old_name, &old_text, &new_name, &new_text)?;
-    match format {
-        Format::Markdown => print!("{}", render_markdown(&report)),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+    let text = match format {
+        Format::Markdown => render_markdown(&report),
+        Format::Json => serde_json::to_string_pretty(&report)? + "\n",
+    };
+    // A reader that stops early (`| head`) is not a failure of the diff.
+    let mut stdout = std::io::stdout().lock();
+    match std::io::Write::write_all(&mut stdout, text.as_bytes()) {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+            return Err(error).context("failed to print the report");
+        }
+        _ => (),
     }
     Ok(if report.breaking {
         ExitCode::from(EXIT_BREAKING)
@@ -233,6 +245,8 @@ pub fn compare(old_name: &str, old_text: &str, new_name: &str, new_text: &str) -
                 pointer,
                 old: old_shown,
                 new: new_shown,
+                old_value: old_value.cloned(),
+                new_value: new_value.cloned(),
                 class: Class::from_drift(info.class),
                 context: match path.comparison {
                     ChangeComparison::Input => "request",
@@ -244,19 +258,31 @@ pub fn compare(old_name: &str, old_text: &str, new_name: &str, new_text: &str) -
         }
     }
     // drift does not see every change (a property that became nullable, a
-    // renamed path parameter). When it reports none but the documents
-    // differ, each difference is listed: documentation text as non-breaking,
-    // anything else as not classified.
-    if rows.is_empty() {
-        let mut differences = Vec::new();
-        differences_between(&old, &new, String::new(), &mut differences);
-        for (pointer, old_value, new_value) in differences {
+    // renamed path parameter). Each difference outside the places drift
+    // reported is listed too: documentation as non-breaking, anything else
+    // as not classified.
+    let reported: Vec<String> = rows.iter().map(|row| row.pointer.clone()).collect();
+    let mut differences = Vec::new();
+    differences_between(&old, &new, String::new(), &mut differences);
+    for (pointer, old_value, new_value) in differences {
+        // A difference inside a reported place, or around one, is drift's.
+        let covered = reported.iter().any(|base| {
+            pointer == *base
+                || pointer.starts_with(&format!("{base}/"))
+                || base.starts_with(&format!("{pointer}/"))
+        });
+        if covered {
+            continue;
+        }
+        {
             let documentation = is_documentation(&pointer);
             let (old_shown, new_shown) = describe(old_value.as_ref(), new_value.as_ref());
             rows.push(Row {
                 pointer,
                 old: old_shown,
                 new: new_shown,
+                old_value,
+                new_value,
                 class: if documentation {
                     Class::NonBreaking
                 } else {
@@ -322,18 +348,27 @@ fn describe(old: Option<&Value>, new: Option<&Value>) -> (Option<String>, Option
         (Some(a), Some(b)) if a.is_object() || a.is_array() => {
             let mut found = Vec::new();
             differences_between(a, b, String::new(), &mut found);
-            let side = |pick: fn(&Difference) -> &Option<Value>| {
-                let parts: Vec<String> = found
-                    .iter()
-                    .take(2)
-                    .map(|entry| {
-                        let value = pick(entry).as_ref().map_or("—".to_string(), shorten);
-                        format!("{}: {value}", entry.0)
-                    })
-                    .collect();
-                Some(parts.join("; "))
-            };
-            (side(|entry| &entry.1), side(|entry| &entry.2))
+            let mut old_parts = Vec::new();
+            let mut new_parts = Vec::new();
+            for (pointer, a, b) in found.iter().take(2) {
+                // Only strings are described further; any other pair is the
+                // outermost difference already.
+                let (a, b) = match (a, b) {
+                    (Some(Value::String(_)), Some(Value::String(_))) => {
+                        describe(a.as_ref(), b.as_ref())
+                    }
+                    _ => (a.as_ref().map(shorten), b.as_ref().map(shorten)),
+                };
+                old_parts.push(format!(
+                    "{pointer}: {}",
+                    a.unwrap_or_else(|| "—".to_string())
+                ));
+                new_parts.push(format!(
+                    "{pointer}: {}",
+                    b.unwrap_or_else(|| "—".to_string())
+                ));
+            }
+            (Some(old_parts.join("; ")), Some(new_parts.join("; ")))
         }
         (Some(Value::String(a)), Some(Value::String(b))) => {
             let common = a
@@ -500,7 +535,7 @@ mod tests {
         .unwrap()
     }
 
-    const CASES: [&str; 11] = [
+    const CASES: [&str; 12] = [
         "required-query-parameter",
         "removed-409",
         "removed-200",
@@ -512,6 +547,7 @@ mod tests {
         "path-parameter-renamed",
         "description-only",
         "keys-reordered",
+        "renamed-with-description",
     ];
 
     #[test]
@@ -536,6 +572,9 @@ mod tests {
             ("path-parameter-renamed", true),
             ("description-only", false),
             ("keys-reordered", false),
+            // drift reports the description; the rename must not hide
+            // behind it.
+            ("renamed-with-description", true),
         ];
         for (case, breaking) in expected {
             assert_eq!(report(case).breaking, breaking, "{case}");

@@ -17,10 +17,6 @@ const AZURITE_START_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Tools {
     /// `azurite-blob` from `tools/node`.
     pub azurite_blob: PathBuf,
-    /// Spectral's command line from `tools/node`.
-    pub spectral: PathBuf,
-    /// Redocly CLI from `tools/node`.
-    pub redocly: PathBuf,
     /// The Python interpreter of the project venv.
     pub python: PathBuf,
 }
@@ -29,19 +25,7 @@ pub struct Tools {
 /// lock file) and a Python venv with `tools/python/requirements.txt`, unless
 /// the installed copies match those files already.
 pub fn install(root: &Path) -> Result<Tools> {
-    let node = root.join("tools/node");
-    let lock = std::fs::read(node.join("package-lock.json"))
-        .context("failed to read tools/node/package-lock.json")?;
-    let node_marker = node.join("node_modules/.uploadurl-installed");
-    if std::fs::read(&node_marker).ok().as_deref() != Some(lock.as_slice()) {
-        println!("installing Node.js test tools into tools/node/node_modules (npm ci)");
-        run(Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--prefix"])
-            .arg(&node))
-        .context("failed to install the Node.js tools; is npm installed (Node.js 20)?")?;
-        std::fs::write(&node_marker, &lock)?;
-    }
-
+    let node = install_node(root)?;
     let venv = root.join("target/venv");
     let requirements_path = root.join("tools/python/requirements.txt");
     let requirements = std::fs::read(&requirements_path)
@@ -65,12 +49,44 @@ pub fn install(root: &Path) -> Result<Tools> {
         .context("failed to install tools/python/requirements.txt")?;
         std::fs::write(&venv_marker, &requirements)?;
     }
-
     Ok(Tools {
-        azurite_blob: node.join("node_modules/.bin/azurite-blob"),
+        azurite_blob: node.azurite_blob,
+        python,
+    })
+}
+
+/// Node.js tools from `tools/node`.
+pub struct NodeTools {
+    /// Spectral's command line.
+    pub spectral: PathBuf,
+    /// Redocly CLI.
+    pub redocly: PathBuf,
+    /// `azurite-blob`.
+    pub azurite_blob: PathBuf,
+}
+
+/// Installs only the Node.js packages of `tools/node`, which the lint needs.
+pub fn install_node(root: &Path) -> Result<NodeTools> {
+    let node = root.join("tools/node");
+    let lock = std::fs::read(node.join("package-lock.json"))
+        .context("failed to read tools/node/package-lock.json")?;
+    let node_marker = node.join("node_modules/.uploadurl-installed");
+    if std::fs::read(&node_marker).ok().as_deref() != Some(lock.as_slice()) {
+        println!("installing Node.js test tools into tools/node/node_modules (npm ci)");
+        // Spectral depends on @scarf/scarf, whose install script reports
+        // usage unless SCARF_ANALYTICS is false.
+        run(Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&node)
+            .env("SCARF_ANALYTICS", "false")
+            .env("DO_NOT_TRACK", "1"))
+        .context("failed to install the Node.js tools; is npm installed (Node.js 20)?")?;
+        std::fs::write(&node_marker, &lock)?;
+    }
+    Ok(NodeTools {
         spectral: node.join("node_modules/.bin/spectral"),
         redocly: node.join("node_modules/.bin/redocly"),
-        python,
+        azurite_blob: node.join("node_modules/.bin/azurite-blob"),
     })
 }
 

@@ -29,11 +29,12 @@ pub fn run() -> Result<ExitCode> {
     std::fs::create_dir_all(&log_dir)
         .with_context(|| format!("failed to create {}", log_dir.display()))?;
 
-    let tools = services::install(root)?;
-    if crate::lint::run(root, &tools)? != ExitCode::SUCCESS {
+    let node_tools = services::install_node(root)?;
+    if crate::lint::run(root, &node_tools)? != ExitCode::SUCCESS {
         eprintln!("the lint of the OpenAPI document failed; see above");
         return Ok(ExitCode::FAILURE);
     }
+    let tools = services::install(root)?;
     // Azurite's own log is kept apart from the scanned logs: it shows the
     // signatures it checks, by design.
     let azurite = services::Azurite::start(&tools, &root.join("target/azurite"))?;
