@@ -92,9 +92,9 @@ async fn silent_storage_times_out() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("http://{}/devstoreaccount1", listener.local_addr().unwrap());
     tokio::spawn(async move {
-        let mut held = Vec::new();
+        let mut open_connections = Vec::new();
         while let Ok((stream, _)) = listener.accept().await {
-            held.push(stream);
+            open_connections.push(stream);
         }
     });
     let target = start(&azure_flags(&endpoint)).await;

@@ -8,10 +8,10 @@
 //! bytes, and the time-out for request headers starts only after that, so
 //! a connection that never sends a byte is kept open without limit.
 //!
-//! The gate accepts HTTP/1 connections on the public address, closes those
-//! that stay silent for [`HEADER_TIMEOUT`], responds to malformed paths and
-//! other methods with Graph's errors, and passes every other request to
-//! dropshot, which listens on a loopback port of its own. A response that
+//! The gate accepts HTTP/1 connections on the public address and closes
+//! those that stay silent for [`HEADER_TIMEOUT`]. It responds to malformed
+//! paths and other methods with Graph's errors, and passes every other
+//! request to dropshot, which listens on a loopback port of its own. A response that
 //! dropshot gives without running the handler is turned into Graph's error.
 //! That costs one loopback hop per request; the README gives the measured
 //! price.

@@ -298,6 +298,32 @@ async fn token_command_mints_each_case() {
     }
 }
 
+/// Sends SIGTERM to the server.
+#[cfg(unix)]
+fn send_sigterm(server: &Running) {
+    let pid = server.0.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(status.success());
+}
+
+/// Waits up to `limit` for the server to exit and returns its status;
+/// fails with `message` when it is still running.
+#[cfg(unix)]
+async fn wait_for_exit(
+    server: &mut Running,
+    limit: Duration,
+    message: &str,
+) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(exit) = server.0.try_wait().unwrap() {
+            return exit;
+        }
+        assert!(Instant::now() < deadline, "{message}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[cfg(unix)]
 #[tokio::test]
 async fn sigterm_stops_gracefully() {
@@ -307,20 +333,13 @@ async fn sigterm_stops_gracefully() {
     let response = http.get(&url).header(name, value).send().await.unwrap();
     assert_eq!(response.status(), 200);
 
-    let pid = server.0.id().to_string();
-    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let exit = loop {
-        if let Some(exit) = server.0.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still running 15 s after SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    send_sigterm(&server);
+    let exit = wait_for_exit(
+        &mut server,
+        Duration::from_secs(15),
+        "still running 15 s after SIGTERM",
+    )
+    .await;
     assert!(exit.success(), "exit status {exit:?}");
 }
 
@@ -332,9 +351,9 @@ async fn sigterm_waits_for_requests_in_flight() {
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("http://{}/devstoreaccount1", silent.local_addr().unwrap());
     tokio::spawn(async move {
-        let mut held = Vec::new();
+        let mut open_connections = Vec::new();
         while let Ok((stream, _)) = silent.accept().await {
-            held.push(stream);
+            open_connections.push(stream);
         }
     });
     let flags = [
@@ -351,25 +370,18 @@ async fn sigterm_waits_for_requests_in_flight() {
     let request = tokio::spawn(http.get(&url).header(name, value).send());
     tokio::time::sleep(Duration::from_secs(1)).await;
 
-    let pid = server.0.id().to_string();
-    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(status.success());
+    send_sigterm(&server);
     let response = request
         .await
         .unwrap()
         .expect("the request in flight completes");
     assert_eq!(response.status(), 503);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let exit = loop {
-        if let Some(exit) = server.0.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still running after the request completed"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let exit = wait_for_exit(
+        &mut server,
+        Duration::from_secs(15),
+        "still running after the request completed",
+    )
+    .await;
     assert!(exit.success(), "exit status {exit:?}");
 }
 
@@ -387,16 +399,12 @@ async fn sigterm_closes_silent_connections() {
     let _silent = tokio::net::TcpStream::connect(&address).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
 
-    let pid = server.0.id().to_string();
-    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let exit = loop {
-        if let Some(exit) = server.0.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(Instant::now() < deadline, "still running 5 s after SIGTERM");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    send_sigterm(&server);
+    let exit = wait_for_exit(
+        &mut server,
+        Duration::from_secs(5),
+        "still running 5 s after SIGTERM",
+    )
+    .await;
     assert!(exit.success(), "exit status {exit:?}");
 }

@@ -35,7 +35,7 @@ enum Task {
     Lint,
     /// Compare the OpenAPI document with a base revision (or two files) and
     /// print a report of each change and whether it breaks clients or
-    /// servers; exits 1 when a change is breaking, 2 on failure.
+    /// servers. Exits 1 when a change is breaking and 2 on failure.
     SchemaDiff {
         /// The base revision [default: the merge-base of HEAD and main].
         #[arg(long, conflicts_with_all = ["old", "new"])]
