@@ -54,8 +54,10 @@ pub enum Error {
     /// The token contains characters that cannot be sent in a header.
     #[error("invalid access token: it contains characters not allowed in an HTTP header")]
     InvalidToken,
-    /// The profile id cannot be sent as a path segment.
-    #[error("invalid profile id {0:?}: expected a synchronization profile id such as 86904b1e-c7d0-4ead-b13a-98f11fc400ee")]
+    /// The profile id is not a GUID in its hyphenated form.
+    #[error(
+        "invalid profile id {0:?}: expected a GUID such as 86904b1e-c7d0-4ead-b13a-98f11fc400ee"
+    )]
     InvalidProfileId(String),
     /// The HTTP client could not be built.
     #[error("failed to build the HTTP client")]

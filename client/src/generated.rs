@@ -141,11 +141,11 @@ Returns a write-only container shared access signature (SAS) URL for the synchro
 Sends a `GET` request to `/education/synchronizationProfiles/{id}/uploadUrl`
 
 Arguments:
-- `id`: Key of the educationSynchronizationProfile: a GUID.
+- `id`: Key of the educationSynchronizationProfile: a GUID in its hyphenated form, in either case. The server answers any other value with 400.
 */
     pub async fn upload_url<'a>(
         &'a self,
-        id: &'a str,
+        id: &'a ::uuid::Uuid,
     ) -> Result<ResponseValue<types::UploadUrlResponse>, Error<types::ODataError>> {
         let url = format!(
             "{}/education/synchronizationProfiles/{}/uploadUrl", self.baseurl,

@@ -86,14 +86,14 @@ impl UploadUrlClient {
     /// Retrieves the upload SAS URL of the synchronization profile
     /// `profile_id`.
     ///
-    /// An empty id, `.` or `..` is rejected before sending, because it cannot
-    /// stand as a path segment: URL normalization would drop or merge it and
-    /// send the request to another path.
+    /// The id must be a GUID in its 36-character hyphenated form, in either
+    /// case, as the document's `format: uuid` requires; anything else is
+    /// rejected before sending, because Graph answers it with 400. The GUID
+    /// is sent in lower case.
     pub async fn upload_url(&self, profile_id: &str) -> Result<types::UploadUrlResponse, Error> {
-        if matches!(profile_id, "" | "." | "..") {
-            return Err(Error::InvalidProfileId(profile_id.to_string()));
-        }
-        let response = self.inner.upload_url(profile_id).await?;
+        let id = parse_profile_id(profile_id)
+            .ok_or_else(|| Error::InvalidProfileId(profile_id.to_string()))?;
+        let response = self.inner.upload_url(&id).await?;
         Ok(response.into_inner())
     }
 
@@ -101,6 +101,15 @@ impl UploadUrlClient {
     pub fn generated(&self) -> &Client {
         &self.inner
     }
+}
+
+/// Parses a GUID in its hyphenated form only: `Uuid` also accepts braces,
+/// 32 digits without hyphens and `urn:uuid:`, which are not Graph keys.
+fn parse_profile_id(text: &str) -> Option<uuid::Uuid> {
+    if text.len() != 36 {
+        return None;
+    }
+    uuid::Uuid::try_parse(text).ok()
 }
 
 fn is_loopback(url: &reqwest::Url) -> bool {

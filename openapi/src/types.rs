@@ -6,8 +6,18 @@ use serde::{Deserialize, Serialize};
 /// Path parameters of the operation.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ProfilePathParams {
-    /// Key of the educationSynchronizationProfile: a GUID.
+    /// Key of the educationSynchronizationProfile: a GUID in its hyphenated
+    /// form, in either case. The server answers any other value with 400.
+    // The field stays a `String` so that the handler, not dropshot's
+    // extractor, rejects a non-GUID, with Graph's error body; the document
+    // still says `format: uuid`.
+    #[schemars(with = "uuid::Uuid", example = "documented_profile_id")]
     pub id: String,
+}
+
+/// The profile id of the documentation page's example request.
+fn documented_profile_id() -> &'static str {
+    "86904b1e-c7d0-4ead-b13a-98f11fc400ee"
 }
 
 /// The body of a successful `uploadUrl` response: an OData `Edm.String`

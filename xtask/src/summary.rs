@@ -108,8 +108,8 @@ fn resolve<'a>(document: &'a Value, reference: &str) -> Option<&'a Value> {
     document.pointer(reference.strip_prefix('#')?)
 }
 
-/// Names a schema: the component it refers to, or its type, with `| null`
-/// when it is nullable.
+/// Names a schema: the component it refers to, or its type with its format
+/// (`string (uuid)`), with `| null` when it is nullable.
 fn type_name(schema: &Value) -> String {
     let name = if let Some(reference) = schema["$ref"].as_str() {
         format!("`{}`", reference.rsplit('/').next().unwrap_or(reference))
@@ -121,7 +121,11 @@ fn type_name(schema: &Value) -> String {
     } else if let Some(all) = schema["allOf"].as_array().filter(|all| all.len() == 1) {
         type_name(&all[0])
     } else {
-        schema["type"].as_str().unwrap_or("any").to_string()
+        let name = schema["type"].as_str().unwrap_or("any");
+        match schema["format"].as_str() {
+            Some(format) => format!("{name} ({format})"),
+            None => name.to_string(),
+        }
     };
     if schema["nullable"].as_bool() == Some(true) {
         format!("{name} | null")
@@ -139,7 +143,7 @@ mod tests {
         let document = serde_json::json!({
             "paths": {"/a/{id}": {"get": {
                 "operationId": "get_a",
-                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}],
                 "responses": {
                     "200": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/A"}}}},
                     "4XX": {"$ref": "#/components/responses/Error"}
@@ -156,7 +160,7 @@ mod tests {
         let text = render(&document, "banner");
         assert!(text.contains("## GET /a/{id} (`get_a`)"), "{text}");
         assert!(
-            text.contains("Parameters: `id` (path, required, string)"),
+            text.contains("Parameters: `id` (path, required, string (uuid))"),
             "{text}"
         );
         assert!(text.contains("| 200 | `A` (application/json) |"), "{text}");
