@@ -23,7 +23,10 @@ async fn checks_pass_in_process() {
 /// Runs the command in a blocking thread and returns its exit code and
 /// standard output.
 async fn run_command(base_url: String, token: &str) -> (Option<i32>, String) {
-    let dir = std::env::temp_dir().join(format!("conformance-runner-{}", std::process::id()));
+    // Below `target/`, so that no token file is left in the system's
+    // temporary folder.
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("conformance-runner-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let token_file = dir.join(format!("token-{}", base_url.len()));
     std::fs::write(&token_file, format!("{token}\n")).unwrap();

@@ -34,9 +34,11 @@ fn log_file() -> Stdio {
     Stdio::from(std::fs::File::create(std::path::Path::new(&dir).join(name)).unwrap())
 }
 
-/// The development key of the servers and tokens of this test binary.
+/// The development key of the servers and tokens of this test binary, kept
+/// below `target/` rather than in the system's temporary folder.
 fn key_path() -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("uploadurl-binary-{}.key", std::process::id()))
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("uploadurl-binary-{}.key", std::process::id()))
 }
 
 /// Starts the binary and returns it with the printed curl command's
