@@ -99,9 +99,24 @@ pub async fn send(target: &Target, request: &Request) -> anyhow::Result<Exchange
     Ok(exchange)
 }
 
-/// Sends `request` and captures the exchange, with the checks of [`send`]
-/// except the schema check, for callers that report it separately.
-pub async fn capture(target: &Target, request: &Request) -> anyhow::Result<Exchange> {
+/// A response as it came, before any check: for tests of what a proxy in
+/// front of the server adds or replaces.
+#[derive(Debug)]
+pub struct Fetched {
+    /// `{method} {{base}}{path}`, as in [`Exchange::request`].
+    pub request: String,
+    /// The request headers that were sent, with the token replaced.
+    pub request_headers: BTreeMap<String, String>,
+    /// The response status code.
+    pub status: u16,
+    /// Every response header.
+    pub headers: reqwest::header::HeaderMap,
+    /// The response body.
+    pub body: Vec<u8>,
+}
+
+/// Sends `request` and returns the response without checking it.
+pub async fn fetch(target: &Target, request: &Request) -> anyhow::Result<Fetched> {
     let path = match &request.path {
         Some(path) => path.clone(),
         None => format!(
@@ -128,10 +143,28 @@ pub async fn capture(target: &Target, request: &Request) -> anyhow::Result<Excha
         request_headers.insert(name.to_ascii_lowercase(), value.clone());
     }
     let response = builder.send().await?;
-
     let status = response.status().as_u16();
-    let raw_headers = response.headers().clone();
-    let bytes = response.bytes().await?;
+    let headers = response.headers().clone();
+    let body = response.bytes().await?.to_vec();
+    Ok(Fetched {
+        request: format!("{method} {{base}}{path}"),
+        request_headers,
+        status,
+        headers,
+        body,
+    })
+}
+
+/// Sends `request` and captures the exchange, with the checks of [`send`]
+/// except the schema check, for callers that report it separately.
+pub async fn capture(target: &Target, request: &Request) -> anyhow::Result<Exchange> {
+    let Fetched {
+        request: sent,
+        request_headers,
+        status,
+        headers: raw_headers,
+        body: bytes,
+    } = fetch(target, request).await?;
 
     anyhow::ensure!(
         raw_headers.get("transfer-encoding").is_none(),
@@ -192,7 +225,7 @@ pub async fn capture(target: &Target, request: &Request) -> anyhow::Result<Excha
     }
 
     Ok(Exchange {
-        request: format!("{method} {{base}}{path}"),
+        request: sent,
         request_headers,
         status,
         headers,

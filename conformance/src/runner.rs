@@ -21,11 +21,20 @@ pub struct Check {
 
 /// An error scenario: the request and the status and Graph error code
 /// expected.
-struct Scenario {
-    name: &'static str,
-    request: Request,
-    status: u16,
-    code: &'static str,
+pub struct Scenario {
+    /// What the scenario sends and expects, as the report names it.
+    pub name: &'static str,
+    /// The request.
+    pub request: Request,
+    /// The expected status.
+    pub status: u16,
+    /// The expected Graph error code.
+    pub code: &'static str,
+    /// Whether the checked-in document describes the request: its path and
+    /// method, with a bearer credential. A validating proxy such as Prism
+    /// responds to a request outside the document itself instead of passing
+    /// it on.
+    pub described: bool,
 }
 
 /// Runs every check against `target`, in order.
@@ -43,7 +52,10 @@ pub async fn run_all(target: &Target) -> Vec<Check> {
     checks
 }
 
-async fn documented_example(target: &Target) -> Result<(), String> {
+/// Compares the response for the ready profile with the documentation
+/// page's example, checks it against the document's schema and checks the
+/// URL's validity window.
+pub async fn documented_example(target: &Target) -> Result<(), String> {
     let example = DocumentedExample::load().map_err(|error| format!("{error:#}"))?;
     let before = Utc::now().trunc_subsecs(0);
     let exchange = capture(target, &Request::authorized(target, profiles::READY))
@@ -59,7 +71,8 @@ fn schema_check(exchange: &Exchange) -> Result<(), String> {
     ResponseSchemas::checked_in().validate(exchange.status, &exchange.body)
 }
 
-fn scenarios(target: &Target) -> Vec<Scenario> {
+/// Returns the error scenarios, with requests carrying `target`'s token.
+pub fn scenarios(target: &Target) -> Vec<Scenario> {
     let authorized = |id: &str| Request::authorized(target, id);
     vec![
         Scenario {
@@ -67,59 +80,70 @@ fn scenarios(target: &Target) -> Vec<Scenario> {
             request: authorized(profiles::READY).with_authorization(None),
             status: 401,
             code: "InvalidAuthenticationToken",
+            described: false,
         },
         Scenario {
             name: "Basic scheme: 401",
             request: authorized(profiles::READY).with_authorization(Some("Basic dXNlcjpwYXNz")),
             status: 401,
             code: "InvalidAuthenticationToken",
+            described: false,
         },
         Scenario {
             name: "id that is not a GUID: 400",
             request: authorized("not-a-guid"),
             status: 400,
             code: "BadRequest",
+            described: true,
         },
         Scenario {
             name: "unknown profile: 404",
             request: authorized(profiles::UNKNOWN),
             status: 404,
             code: "ResourceNotFound",
+            described: true,
         },
         Scenario {
             name: "upload in progress: 409",
             request: authorized(profiles::UPLOAD_IN_PROGRESS),
             status: 409,
             code: "Conflict",
+            described: true,
         },
         Scenario {
             name: "profile still provisioning: 409",
             request: authorized(profiles::PROVISIONING),
             status: 409,
             code: "Conflict",
+            described: true,
         },
         Scenario {
             name: "data provider other than CSV: 400",
             request: authorized(profiles::POWERSCHOOL),
             status: 400,
             code: "BadRequest",
+            described: true,
         },
         Scenario {
             name: "POST: 405",
             request: authorized(profiles::READY).with_method("POST"),
             status: 405,
             code: "MethodNotAllowed",
+            described: false,
         },
         Scenario {
             name: "unknown path: 404",
             request: authorized(profiles::READY).with_path("/education/nothingHere"),
             status: 404,
             code: "ResourceNotFound",
+            described: false,
         },
     ]
 }
 
-async fn error_scenario(target: &Target, scenario: &Scenario) -> Result<(), String> {
+/// Sends the scenario's request and compares the status and error code,
+/// then the body against the document's schema.
+pub async fn error_scenario(target: &Target, scenario: &Scenario) -> Result<(), String> {
     // `capture` checks the ids and the framing; the scenario adds the
     // status and the code, then the body against the document's schema.
     let exchange = capture(target, &scenario.request)

@@ -1,5 +1,6 @@
-//! The tools and services that the tests need beside cargo. Azurite comes
-//! from `tools/node` and Azure's Python SDK from `tools/python`; each is
+//! The tools and services that the tests need beside cargo. Azurite and Prism
+//! come from `tools/node`, Azure's Python SDK and Schemathesis from
+//! `tools/python`; each is
 //! installed into a project folder when missing or out of date. Azurite runs
 //! on a free loopback port for the length of the test run.
 
@@ -19,6 +20,10 @@ pub struct Tools {
     pub azurite_blob: PathBuf,
     /// The Python interpreter of the project venv.
     pub python: PathBuf,
+    /// Schemathesis's command line in the project venv.
+    pub schemathesis: PathBuf,
+    /// Prism's command line.
+    pub prism: PathBuf,
 }
 
 /// Installs the Node.js packages of `tools/node` (with `npm ci`, from its
@@ -51,7 +56,9 @@ pub fn install(root: &Path) -> Result<Tools> {
     }
     Ok(Tools {
         azurite_blob: node.azurite_blob,
+        schemathesis: venv.join("bin/schemathesis"),
         python,
+        prism: node.prism,
     })
 }
 
@@ -63,6 +70,8 @@ pub struct NodeTools {
     pub redocly: PathBuf,
     /// `azurite-blob`.
     pub azurite_blob: PathBuf,
+    /// Prism's command line.
+    pub prism: PathBuf,
 }
 
 /// Installs only the Node.js packages of `tools/node`, which the lint needs.
@@ -87,6 +96,7 @@ pub fn install_node(root: &Path) -> Result<NodeTools> {
         spectral: node.join("node_modules/.bin/spectral"),
         redocly: node.join("node_modules/.bin/redocly"),
         azurite_blob: node.join("node_modules/.bin/azurite-blob"),
+        prism: node.join("node_modules/.bin/prism"),
     })
 }
 

@@ -47,6 +47,8 @@ pub fn run() -> Result<ExitCode> {
         .env("UPLOADURL_AZURITE_ENDPOINT", &azurite.endpoint)
         .env("UPLOADURL_AZURITE_DEBUG_LOG", &azurite.debug_log)
         .env("UPLOADURL_TEST_PYTHON", &tools.python)
+        .env("UPLOADURL_TEST_SCHEMATHESIS", &tools.schemathesis)
+        .env("UPLOADURL_TEST_PRISM", &tools.prism)
         .env("UPLOADURL_REQUIRE_SERVICES", "1")
         .current_dir(root)
         .status()
