@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::sas::Container;
@@ -195,6 +196,13 @@ pub enum ProfilesError {
     },
 }
 
+/// A collection response, `{"value": [...]}`, with its items unparsed.
+#[derive(Deserialize)]
+struct Collection<'a> {
+    #[serde(borrow, default)]
+    value: Option<Vec<&'a RawValue>>,
+}
+
 /// The profiles the server serves, by id.
 #[derive(Debug, Clone)]
 pub struct ProfileStore {
@@ -233,32 +241,30 @@ impl ProfileStore {
     pub fn parse(source: &str, text: &str, blob: &BlobService<'_>) -> Result<Self, ProfilesError> {
         // Windows PowerShell 5 writes UTF-8 files with a byte order mark.
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let document: serde_json::Value =
+        // The items are kept as slices of the text (`RawValue`) and each is
+        // deserialized into its record, so that no tree of JSON values is
+        // built: with a million profiles that tree took gigabytes.
+        let document: &RawValue =
             serde_json::from_str(text).map_err(|error| ProfilesError::Json {
                 path: source.to_string(),
                 source: error,
             })?;
-        let items = match document {
-            serde_json::Value::Array(items) => items,
-            serde_json::Value::Object(mut fields) => match fields.remove("value") {
-                Some(serde_json::Value::Array(items)) => items,
-                _ => {
-                    return Err(ProfilesError::Shape {
-                        path: source.to_string(),
-                    })
-                }
-            },
-            _ => {
-                return Err(ProfilesError::Shape {
-                    path: source.to_string(),
-                })
-            }
+        let shape_error = || ProfilesError::Shape {
+            path: source.to_string(),
+        };
+        let items: Vec<&RawValue> = match document.get().as_bytes().first() {
+            Some(b'[') => serde_json::from_str(document.get()).map_err(|_| shape_error())?,
+            Some(b'{') => serde_json::from_str::<Collection<'_>>(document.get())
+                .map_err(|_| shape_error())?
+                .value
+                .ok_or_else(shape_error)?,
+            _ => return Err(shape_error()),
         };
         let records = items
             .into_iter()
             .enumerate()
             .map(|(index, item)| {
-                serde_json::from_value::<ProfileRecord>(item).map_err(|error| {
+                serde_json::from_str::<ProfileRecord>(item.get()).map_err(|error| {
                     ProfilesError::Profile {
                         path: source.to_string(),
                         index,
@@ -471,6 +477,18 @@ mod tests {
             (
                 "42",
                 "expected Graph's educationSynchronizationProfile JSON",
+            ),
+            (
+                r#"{"value": 5}"#,
+                "expected Graph's educationSynchronizationProfile JSON",
+            ),
+            (
+                r#" {"value": null} "#,
+                "expected Graph's educationSynchronizationProfile JSON",
+            ),
+            (
+                "[1, 2",
+                "invalid --profiles file test.json: not JSON",
             ),
             (
                 r##"[{"id": "not-a-guid", "displayName": "A", "state": "provisioned",
