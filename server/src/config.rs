@@ -228,6 +228,42 @@ pub struct Args {
         value_name = "URL"
     )]
     pub service_root: String,
+
+    /// The lowest level of the JSON log lines written to standard error.
+    /// `info` writes one line per request; `warning` keeps only warnings and
+    /// errors, for load tests.
+    #[arg(
+        long,
+        env = "UPLOADURL_LOG_LEVEL",
+        value_enum,
+        default_value_t = LogLevel::Info
+    )]
+    pub log_level: LogLevel,
+}
+
+/// The lowest level of log lines that are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogLevel {
+    /// Errors only.
+    Error,
+    /// Warnings and errors.
+    Warning,
+    /// Start-up, shutdown, one line per request and per connection, and the
+    /// above.
+    Info,
+    /// dropshot's debug lines too.
+    Debug,
+}
+
+impl From<LogLevel> for slog::Level {
+    fn from(level: LogLevel) -> Self {
+        match level {
+            LogLevel::Error => slog::Level::Error,
+            LogLevel::Warning => slog::Level::Warning,
+            LogLevel::Info => slog::Level::Info,
+            LogLevel::Debug => slog::Level::Debug,
+        }
+    }
 }
 
 /// Parses `--listen`: an IP address and a port, since a host name could
@@ -272,6 +308,8 @@ pub struct Config {
     pub storage: StorageMode,
     /// The service root, without a trailing slash.
     pub service_root: String,
+    /// The lowest level of log lines written.
+    pub log_level: LogLevel,
 }
 
 /// An invalid flag value.
@@ -381,6 +419,7 @@ impl Args {
             blob_endpoint,
             storage: self.storage,
             service_root,
+            log_level: self.log_level,
         })
     }
 }

@@ -32,7 +32,7 @@ async fn main() -> ExitCode {
         }
     };
     let drain = JsonLines::new(std::io::stderr())
-        .filter_level(slog::Level::Info)
+        .filter_level(config.log_level.into())
         .fuse();
     let log = slog::Logger::root(drain, slog::o!("name" => "uploadurl-mock"));
 

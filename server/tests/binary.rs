@@ -44,12 +44,17 @@ fn key_path() -> std::path::PathBuf {
 /// Starts the binary and returns it with the printed curl command's
 /// Authorization header and URL.
 fn start(extra: &[&str]) -> (Running, String, String) {
+    start_with_stderr(extra, log_file())
+}
+
+/// As [`start`], with the server's log going to `stderr`.
+fn start_with_stderr(extra: &[&str], stderr: Stdio) -> (Running, String, String) {
     let child = Command::new(BINARY)
         .args(["--listen", "127.0.0.1:0", "--signing-key"])
         .arg(key_path())
         .args(extra)
         .stdout(Stdio::piped())
-        .stderr(log_file())
+        .stderr(stderr)
         .spawn()
         .expect("the binary starts");
     let mut running = Running(child);
@@ -409,4 +414,34 @@ async fn sigterm_closes_silent_connections() {
     )
     .await;
     assert!(exit.success(), "exit status {exit:?}");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn log_level_warning_leaves_out_request_lines() {
+    for (level, request_lines) in [("info", 1), ("warning", 0)] {
+        let log = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("log-level-{level}-{}.log", std::process::id()));
+        let file = std::fs::File::create(&log).unwrap();
+        let (mut server, header, url) =
+            start_with_stderr(&["--log-level", level], Stdio::from(file));
+        let (name, value) = header.split_once(": ").unwrap();
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let response = http.get(&url).header(name, value).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        send_sigterm(&server);
+        let exit = wait_for_exit(&mut server, Duration::from_secs(15), "no exit").await;
+        assert!(exit.success(), "exit status {exit:?}");
+
+        let text = std::fs::read_to_string(&log).unwrap();
+        let _ = std::fs::remove_file(&log);
+        assert_eq!(
+            text.matches("\"msg\":\"request completed\"").count(),
+            request_lines,
+            "--log-level {level}: {text}"
+        );
+        if level == "warning" {
+            assert!(!text.contains("\"level\":\"INFO\""), "{text}");
+        }
+    }
 }
