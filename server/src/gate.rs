@@ -51,9 +51,15 @@ pub const GATE_ID_HEADER: &str = "x-uploadurl-gate-id";
 /// The time dropshot has to respond to a request passed to it.
 pub const BACKEND_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Headers that describe one connection, not the request (RFC 9110,
+/// The request headers passed to dropshot: the ones the mock reads. The
+/// others are dropped, so that the gate's own header cannot push a request
+/// with hyper's maximum of 100 fields over that maximum at dropshot, and
+/// so that the hop parses less.
+const FORWARDED_HEADERS: [&str; 3] = ["authorization", "client-request-id", "host"];
+
+/// Headers that describe one connection, not the response (RFC 9110,
 /// section 7.6.1), and so are not passed between the two connections. The
-/// framing headers go too, because the request body is not passed on.
+/// framing headers go too: hyper writes its own.
 const HOP_BY_HOP: [&str; 8] = [
     "connection",
     "keep-alive",
@@ -267,10 +273,16 @@ impl Gate {
         parts.uri = uri;
         // The connection to dropshot is HTTP/1.1 whatever the client spoke.
         parts.version = Version::HTTP_11;
-        remove_hop_by_hop(&mut parts.headers);
-        if let Ok(value) = http::HeaderValue::from_str(&request_id) {
-            parts.headers.insert(GATE_ID_HEADER, value);
+        let mut headers = HeaderMap::with_capacity(FORWARDED_HEADERS.len() + 1);
+        for name in FORWARDED_HEADERS {
+            for value in parts.headers.get_all(name) {
+                headers.append(name, value.clone());
+            }
         }
+        if let Ok(value) = http::HeaderValue::from_str(&request_id) {
+            headers.insert(GATE_ID_HEADER, value);
+        }
+        parts.headers = headers;
         let request = Request::from_parts(parts, Empty::new());
         let (status, code, message) =
             match tokio::time::timeout(BACKEND_TIMEOUT, self.backend.request(request)).await {

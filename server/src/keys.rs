@@ -47,6 +47,16 @@ pub enum KeyError {
         #[source]
         source: std::io::Error,
     },
+    /// The folder of a `--signing-key` file does not exist. Only the default
+    /// location's folder is created, so that a mistyped path fails instead
+    /// of creating folders and a new key.
+    #[error(
+        "the folder of the --signing-key file {path} does not exist; create it, or fix the path"
+    )]
+    MissingFolder {
+        /// The file.
+        path: String,
+    },
     /// The development key file does not hold a base64 secret.
     #[error(
         "invalid --signing-key file {path}: expected a base64 secret of at least {SECRET_LEN} \
@@ -107,7 +117,13 @@ pub fn load_or_create_secret(path: &Path) -> Result<Secret, KeyError> {
             getrandom::fill(&mut secret)
                 .map_err(|error| io_error(std::io::Error::other(error.to_string())))?;
             if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(io_error)?;
+                if path == default_signing_key_path() {
+                    std::fs::create_dir_all(dir).map_err(io_error)?;
+                } else if !dir.is_dir() {
+                    return Err(KeyError::MissingFolder {
+                        path: path.display().to_string(),
+                    });
+                }
             }
             write_private(
                 path,
@@ -197,6 +213,15 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("uploadurl-keys-{}", std::process::id()));
         let path = dir.join("nested").join("dev-signing-key");
         let _ = std::fs::remove_dir_all(&dir);
+        // A folder that does not exist is not created: the path is likely
+        // mistyped.
+        let error = load_or_create_secret(&path).unwrap_err().to_string();
+        assert!(
+            error.contains("the folder of the --signing-key file") && error.contains("nested"),
+            "{error}"
+        );
+        assert!(!dir.exists());
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         let first = load_or_create_secret(&path).unwrap();
         let second = load_or_create_secret(&path).unwrap();
         assert_eq!(first.bytes().len(), SECRET_LEN);

@@ -88,11 +88,13 @@ struct Redaction {
 impl Redaction {
     fn new() -> Self {
         Redaction {
-            // A dot may arrive percent-encoded in a path, once (`%2E`) or
-            // more (`%252E`), and the signature may follow as its own path
-            // segment.
+            // A JWT's header and payload are base64url JSON objects, so each
+            // starts with `e`, and the header with `ey` or `ew` (`{"`, `{ `,
+            // `{` and a line break). In a path, a dot may arrive
+            // percent-encoded once (`%2E`) or more (`%252E`), and the
+            // segments may be separated by `/` or `%2F` instead.
             jwt: Regex::new(
-                r"(?i)eyJ[A-Za-z0-9_-]*(?:\.|%(?:25)*2E)[A-Za-z0-9_-]*(?:(?:\.|%(?:25)*2E|/)[A-Za-z0-9_-]*)?",
+                r"(?i)(?-i:e[wy])[A-Za-z0-9_-]{8,}(?:\.|/|%(?:25)*2[EF])(?-i:e)[A-Za-z0-9_-]*(?:(?:\.|/|%(?:25)*2[EF])[A-Za-z0-9_-]*)?",
             )
             .unwrap(),
             // A signature contains `/` or `%2F`, so only `&` and white space
@@ -193,6 +195,11 @@ mod tests {
             "double_encoded" => format!("/beta/{}/x", jwt.replace('.', "%252E")),
             "split" => format!("/beta/{}/x", jwt.replacen('.', "/", 2).replacen('/', ".", 1)),
             "sig_with_slash" => "/beta/x/sig%3DSECRET%2FSIG/TAIL%3D",
+            "slashes" => format!("/beta/{}/uploadUrl", jwt.replace('.', "/")),
+            "encoded_slashes" => format!("/beta/{}/uploadUrl", jwt.replace('.', "%2F")),
+            // `{ "alg"` with a space: the header starts `eyAi`, not `eyJ`.
+            "spaced_header" => "/beta/eyAiYWxnIjogIkhTMjU2IiB9.eyJzY3AiOiJ4In0.c2lnbmF0dXJl/x",
+            "ordinary" => "/beta/education/synchronizationProfiles('9cbbf4f1-5a07-4f8e-9e51-1d3c40a6a2b1')/microsoft.graph.uploadUrl()",
             "status" => 200u16,
         );
         let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
@@ -209,6 +216,13 @@ mod tests {
         assert_eq!(line["double_encoded"], "/beta/[token redacted]/x");
         assert_eq!(line["split"], "/beta/[token redacted]/x");
         assert_eq!(line["sig_with_slash"], "/beta/x/sig%3D[redacted]");
+        assert_eq!(line["slashes"], "/beta/[token redacted]/uploadUrl");
+        assert_eq!(line["encoded_slashes"], "/beta/[token redacted]/uploadUrl");
+        assert_eq!(line["spaced_header"], "/beta/[token redacted]/x");
+        assert_eq!(
+            line["ordinary"],
+            "/beta/education/synchronizationProfiles('9cbbf4f1-5a07-4f8e-9e51-1d3c40a6a2b1')/microsoft.graph.uploadUrl()"
+        );
         assert_eq!(line["status"], 200);
         assert_eq!(line["level"], "INFO");
         assert!(!text.contains("abc"), "{text}");

@@ -95,7 +95,11 @@ fn scan_logs(dir: &Path) -> Result<Findings> {
     let patterns = [
         (
             "a JWT",
-            Regex::new(r"(?i)eyJ[A-Za-z0-9_-]{8,}(?:\.|%(?:25)*2E)[A-Za-z0-9_-]{8,}")?,
+            // As the mock's redaction matches them: `ey` or `ew`, then the
+            // payload after a dot or slash, encoded or not.
+            Regex::new(
+                r"(?i)(?-i:e[wy])[A-Za-z0-9_-]{8,}(?:\.|/|%(?:25)*2[EF])(?-i:e)[A-Za-z0-9_-]{8,}",
+            )?,
         ),
         (
             "the development account key",
@@ -145,17 +149,19 @@ mod tests {
              {\"token\":\"eyJhbGciOiJIUzI1NiJ9.eyJzY3AiOiJ4In0.c2ln\"}\n\
              {\"key\":\"Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsu\"}\n\
              {\"url\":\"https://a/c?sig=AbCdEf%2B12345%3D&se=x\"}\n\
-             {\"uri\":\"/beta/eyJhbGciOiJIUzI1NiJ9%2EeyJzY3AiOiJ4In0%2Ec2ln\"}\n",
+             {\"uri\":\"/beta/eyJhbGciOiJIUzI1NiJ9%2EeyJzY3AiOiJ4In0%2Ec2ln\"}\n\
+             {\"uri\":\"/beta/eyAiYWxnIjogIkhTMjU2IiB9/eyJzY3AiOiJ4In0/c2ln/uploadUrl\"}\n",
         )
         .unwrap();
         let findings = scan_logs(&dir).unwrap();
         assert_eq!(findings.files, 1);
-        assert_eq!(findings.lines, 5);
-        assert_eq!(findings.leaks.len(), 4, "{:?}", findings.leaks);
+        assert_eq!(findings.lines, 6);
+        assert_eq!(findings.leaks.len(), 5, "{:?}", findings.leaks);
         assert!(findings.leaks[0].ends_with(":2: a JWT"));
         assert!(findings.leaks[1].ends_with(":3: the development account key"));
         assert!(findings.leaks[2].ends_with(":4: a SAS signature"));
         assert!(findings.leaks[3].ends_with(":5: a JWT"));
+        assert!(findings.leaks[4].ends_with(":6: a JWT"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
