@@ -1,8 +1,8 @@
 //! `cargo xtask bench` and `cargo xtask soak`: the mock in release mode
 //! under wrk on 127.0.0.1, against a minimal hyper server that sends the
-//! same bytes (the machine's ceiling): throughput, latency, errors, CPU time
-//! per request, peak memory and time to the first 200, each against its
-//! target. Nothing here runs in CI.
+//! same bytes and so stands for the machine's ceiling. Each run reports
+//! throughput, latency, errors, CPU time per request, peak memory and the
+//! time to the first 200 against its target. Nothing here runs in CI.
 
 use std::fmt::Write as _;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
@@ -73,12 +73,10 @@ fn root() -> &'static Path {
 
 /// Runs `cargo xtask bench`.
 pub fn run(options: &Options) -> Result<ExitCode> {
-    if options.seconds == 0 || options.rounds == 0 || options.connections == 0 {
-        bail!("--seconds, --rounds and --connections must be at least 1");
-    }
-    if options.threads == 0 || options.threads > options.connections {
+    // clap checks each value's range; wrk needs a connection per thread.
+    if options.threads > options.connections {
         bail!(
-            "--threads {} must be at least 1 and at most --connections {}, as wrk requires",
+            "--threads {} must be at most --connections {}, as wrk requires; lower --threads or raise --connections",
             options.threads,
             options.connections
         );
@@ -181,7 +179,7 @@ enum Server<'a> {
 }
 
 impl Server<'_> {
-    /// The path below the server's root of the documented request.
+    /// Returns the path of the documented request below the server's root.
     fn path(&self) -> &'static str {
         match self {
             // Prism serves the document's paths without the server URL's
@@ -241,12 +239,21 @@ impl Server<'_> {
                 command
             }
         };
+        stop_with_parent(&mut command);
         let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()
             .with_context(|| format!("failed to start {:?}", command.get_program()))?;
         Ok(Running(child))
+    }
+
+    /// Returns the file that receives the server's standard error, if any.
+    fn log(&self) -> Option<&Path> {
+        match self {
+            Server::Mock { log, .. } | Server::DropshotAlone { log, .. } => Some(log),
+            Server::Reference { .. } | Server::Prism { .. } => None,
+        }
     }
 
     fn name(&self) -> &'static str {
@@ -286,15 +293,16 @@ fn measure_server(
 ) -> Result<Measurement> {
     let port = free_port()?;
     // Truncating the last run's log (tens of megabytes) took longer than
-    // the start itself, so it is removed before the clock starts; and the
-    // previous server gets a moment to finish exiting.
+    // the start itself, so it is removed before the clock starts. The
+    // previous server also gets a moment to finish exiting.
     if let Server::Mock { log, .. } | Server::DropshotAlone { log, .. } = &server {
         let _ = std::fs::remove_file(log);
     }
     std::thread::sleep(Duration::from_millis(300));
     let started = Instant::now();
     let mut running = server.spawn(root, port)?;
-    let first_200 = wait_for_200(&mut running, port, server.path(), token, started)?;
+    let first_200 = wait_for_200(&mut running, port, server.path(), token, started)
+        .with_context(|| start_failure(server.name(), server.log()))?;
     let port = match &server {
         Server::DropshotAlone { .. } => other_listening_port(running.pid(), port)?,
         _ => port,
@@ -331,7 +339,7 @@ fn render(options: &Options, rows: &[Round]) -> String {
     let mut text = String::new();
     let _ = writeln!(
         text,
-        "wrk: {} connections, {} threads, {} s per run, {} rounds (mock, then reference)\n",
+        "wrk: {} connections, {} threads, {} s per run, rounds of mock then reference: {}\n",
         options.connections,
         options.threads,
         options.seconds,
@@ -444,7 +452,8 @@ fn growth(
             log: &work.join("mock-growth.log"),
         }
         .spawn(root, port)?;
-        let first_200 = wait_for_200(&mut running, port, FIRST_GENERATED_PATH, token, started)?;
+        let first_200 = wait_for_200(&mut running, port, FIRST_GENERATED_PATH, token, started)
+            .with_context(|| start_failure("mock", Some(&work.join("mock-growth.log"))))?;
         let rss_kib = proc_status_kib(running.pid(), "VmRSS")?;
         drop(running);
         let count_text = count.to_string();
@@ -526,9 +535,6 @@ fn write_profiles(path: &Path, count: usize) -> Result<()> {
 /// Runs `cargo xtask soak`: mixed traffic for `minutes`, then checks the
 /// statuses and the resident memory against its value after warm-up.
 pub fn soak(minutes: u64, connections: u32) -> Result<ExitCode> {
-    if minutes == 0 || connections < 2 {
-        bail!("--minutes must be at least 1 and --connections at least 2 (wrk runs 2 threads)");
-    }
     let root = root();
     ensure_wrk()?;
     build(root)?;
@@ -549,7 +555,8 @@ pub fn soak(minutes: u64, connections: u32) -> Result<ExitCode> {
         log: &log,
     }
     .spawn(root, port)?;
-    wait_for_200(&mut running, port, READY_PATH, &token, started)?;
+    wait_for_200(&mut running, port, READY_PATH, &token, started)
+        .with_context(|| start_failure("mock", Some(&log)))?;
     let pid = running.pid();
 
     let duration = Duration::from_secs(minutes * 60);
@@ -564,7 +571,9 @@ pub fn soak(minutes: u64, connections: u32) -> Result<ExitCode> {
         Ok(samples)
     });
     let script = root.join("xtask/bench/mixed.lua");
-    let output = Command::new("wrk")
+    let mut command = Command::new("wrk");
+    stop_with_parent(&mut command);
+    let output = command
         .args(["-t", "2", "-c", &connections.to_string()])
         .args(["-d", &format!("{}s", duration.as_secs()), "--latency", "-s"])
         .arg(&script)
@@ -643,7 +652,7 @@ pub fn soak(minutes: u64, connections: u32) -> Result<ExitCode> {
         peak_kib as f64 / 1024.0
     );
     let _ = writeln!(text, "memory samples (s, MiB):");
-    for (at, kib) in samples.iter().step_by(12) {
+    for (at, kib) in samples.iter().step_by((samples.len() / 10).max(1)) {
         let _ = writeln!(text, "  {:>4} {:.2}", at.as_secs(), *kib as f64 / 1024.0);
     }
     let passed =
@@ -673,7 +682,7 @@ pub fn soak(minutes: u64, connections: u32) -> Result<ExitCode> {
     })
 }
 
-/// What wrk printed.
+/// The figures wrk printed.
 #[derive(Debug, Default)]
 struct WrkResult {
     requests: u64,
@@ -694,6 +703,7 @@ fn wrk(
     script: Option<(&Path, &str)>,
 ) -> Result<Measurement> {
     let mut command = Command::new("wrk");
+    stop_with_parent(&mut command);
     command
         .args(["-t", &options.threads.to_string()])
         .args(["-c", &options.connections.to_string()])
@@ -833,6 +843,22 @@ fn other_listening_port(pid: u32, public: u16) -> Result<u16> {
         .with_context(|| format!("process {pid} has no listening port besides {public}"))
 }
 
+/// Describes a server that gave no 200, with the end of its log, where the
+/// mock prints why it stopped (a bad `--mock-flag`, for example).
+fn start_failure(name: &str, log: Option<&Path>) -> String {
+    let Some(log) = log else {
+        return format!("the {name} did not start");
+    };
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let mut tail: Vec<&str> = text.lines().rev().take(5).collect();
+    tail.reverse();
+    format!(
+        "the {name} did not start; the end of its log {}:\n{}",
+        log.display(),
+        tail.join("\n")
+    )
+}
+
 /// Starts the mock once and stores its response to the documented request
 /// (status, headers, body) for the reference server to send.
 fn capture_response(
@@ -850,7 +876,8 @@ fn capture_response(
         log: &work.join("mock-capture.log"),
     }
     .spawn(root, port)?;
-    wait_for_200(&mut running, port, READY_PATH, token, Instant::now())?;
+    wait_for_200(&mut running, port, READY_PATH, token, Instant::now())
+        .with_context(|| start_failure("mock", Some(&work.join("mock-capture.log"))))?;
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     write!(
         stream,
@@ -888,8 +915,10 @@ fn capture_response(
 /// started once when the key is missing.
 fn mint_token(root: &Path, key: &Path, seconds: u64) -> Result<String> {
     if !key.exists() {
+        let mut command = Command::new(root.join("target/release/uploadurl-mock"));
+        stop_with_parent(&mut command);
         let _running = Running(
-            Command::new(root.join("target/release/uploadurl-mock"))
+            command
                 .args(["--listen", "127.0.0.1:0", "--signing-key"])
                 .arg(key)
                 .stdout(Stdio::null())
@@ -959,6 +988,23 @@ fn ensure_wrk() -> Result<()> {
     }
 }
 
+/// Makes the child get SIGTERM when the bench exits, however it exits:
+/// `Drop` stops the servers on a normal exit or an error, but not when the
+/// bench itself is killed by a signal.
+fn stop_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: prctl is async-signal-safe and touches no memory of the
+    // parent, as pre_exec requires.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
@@ -983,7 +1029,7 @@ fn clock_ticks_per_second() -> Result<f64> {
     Ok(String::from_utf8(output.stdout)?.trim().parse()?)
 }
 
-/// A `kB` field of `/proc/{pid}/status`, such as `VmRSS` or `VmHWM`.
+/// Reads a `kB` field of `/proc/{pid}/status`, such as `VmRSS` or `VmHWM`.
 fn proc_status_kib(pid: u32, field: &str) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     status

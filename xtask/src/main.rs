@@ -56,16 +56,16 @@ enum Task {
     /// table with ratios (installs wrk with apt-get when missing).
     Bench {
         /// Seconds of each measured run (after 2 s of warm-up).
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
         seconds: u64,
         /// Pairs of runs: mock, then reference.
-        #[arg(long, default_value_t = 5)]
-        rounds: usize,
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+        rounds: u64,
         /// wrk's open connections.
-        #[arg(long, default_value_t = 32)]
+        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
         connections: u32,
-        /// wrk's threads.
-        #[arg(long, default_value_t = 1)]
+        /// wrk's threads, at most --connections.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
         threads: u32,
         /// Also measure Prism 5.14.2 mocking the same document.
         #[arg(long)]
@@ -76,7 +76,7 @@ enum Task {
         breakdown: bool,
         /// Measure 10, 10 000 and 1 000 000 profiles loaded from a file
         /// instead: start-up, memory per profile and throughput.
-        #[arg(long, conflicts_with = "with_prism")]
+        #[arg(long, conflicts_with_all = ["with_prism", "breakdown", "rounds"])]
         growth: bool,
         /// A flag for the mock, to compare settings (repeatable), for
         /// example --mock-flag=--log-level=warning.
@@ -88,10 +88,10 @@ enum Task {
     /// its value after warm-up.
     Soak {
         /// Minutes of traffic.
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
         minutes: u64,
-        /// wrk's open connections.
-        #[arg(long, default_value_t = 32)]
+        /// wrk's open connections, at least 2 because wrk runs 2 threads.
+        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(2..))]
         connections: u32,
     },
     /// Run each coverage-guided fuzz target for a bounded time (installs
@@ -130,7 +130,7 @@ fn main() -> std::process::ExitCode {
             mock_flags,
         } => bench::run(&bench::Options {
             seconds,
-            rounds,
+            rounds: rounds as usize,
             connections,
             threads,
             with_prism,
