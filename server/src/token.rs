@@ -247,12 +247,23 @@ impl TokenPolicy {
         else {
             return Err(TokenError::Malformed("expected three dot-separated parts"));
         };
-        let header = decode_json_object(header).ok_or(TokenError::Malformed(
-            "the header is not a base64url JSON object",
-        ))?;
-        let payload = decode_json_object(payload).ok_or(TokenError::Malformed(
-            "the payload is not a base64url JSON object",
-        ))?;
+        let header = decode_json_object(header).map_err(|problem| {
+            TokenError::Malformed(match problem {
+                PartProblem::NotBase64 => "the header is not base64url",
+                PartProblem::NotJson => "the header is not valid JSON",
+                PartProblem::NotObject => "the header is not a JSON object",
+            })
+        })?;
+        let payload = decode_json_object(payload).map_err(|problem| {
+            TokenError::Malformed(match problem {
+                PartProblem::NotBase64 => "the payload is not base64url",
+                PartProblem::NotJson => {
+                    "the payload is not valid JSON (a number out of range or nesting deeper \
+                     than 128 levels counts as invalid)"
+                }
+                PartProblem::NotObject => "the payload is not a JSON object",
+            })
+        })?;
 
         let alg = header
             .get("alg")
@@ -339,13 +350,23 @@ fn check_lifetime(claims: &Claims, now: i64) -> Result<(), TokenError> {
     Ok(())
 }
 
-fn decode_json_object(part: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+/// Why a header or payload part could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PartProblem {
+    NotBase64,
+    NotJson,
+    NotObject,
+}
+
+fn decode_json_object(
+    part: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, PartProblem> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(part.trim_end_matches('='))
-        .ok()?;
-    match serde_json::from_slice(&bytes).ok()? {
-        serde_json::Value::Object(object) => Some(object),
-        _ => None,
+        .map_err(|_| PartProblem::NotBase64)?;
+    match serde_json::from_slice(&bytes).map_err(|_| PartProblem::NotJson)? {
+        serde_json::Value::Object(object) => Ok(object),
+        _ => Err(PartProblem::NotObject),
     }
 }
 
@@ -681,23 +702,33 @@ mod tests {
             (
                 "payload not an object",
                 format!("{header}.{}.{signature}", encode_part("[1,2]")),
-                unauthenticated(TokenError::Malformed(
-                    "the payload is not a base64url JSON object",
-                )),
+                unauthenticated(TokenError::Malformed("the payload is not a JSON object")),
             ),
             (
                 "payload not JSON",
                 format!("{header}.{}.{signature}", encode_part("hello")),
                 unauthenticated(TokenError::Malformed(
-                    "the payload is not a base64url JSON object",
+                    "the payload is not valid JSON (a number out of range or nesting deeper \
+                     than 128 levels counts as invalid)",
                 )),
+            ),
+            (
+                "payload with a number out of range",
+                format!("{header}.{}.{signature}", encode_part(r#"{"exp": 1e400}"#)),
+                unauthenticated(TokenError::Malformed(
+                    "the payload is not valid JSON (a number out of range or nesting deeper \
+                     than 128 levels counts as invalid)",
+                )),
+            ),
+            (
+                "payload not base64",
+                format!("{header}.!!.{signature}"),
+                unauthenticated(TokenError::Malformed("the payload is not base64url")),
             ),
             (
                 "header not base64",
                 format!("!!.{payload}.{signature}"),
-                unauthenticated(TokenError::Malformed(
-                    "the header is not a base64url JSON object",
-                )),
+                unauthenticated(TokenError::Malformed("the header is not base64url")),
             ),
             (
                 "payload altered",
