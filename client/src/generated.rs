@@ -141,7 +141,7 @@ Returns a write-only container shared access signature (SAS) URL for the synchro
 Sends a `GET` request to `/education/synchronizationProfiles/{id}/uploadUrl`
 
 Arguments:
-- `id`: Key of the educationSynchronizationProfile: a GUID in its hyphenated form, in either case. The server answers any other value with 400.
+- `id`: Key of the educationSynchronizationProfile: a GUID in its hyphenated form, in either case. The server rejects any other value with 400.
 */
     pub async fn upload_url<'a>(
         &'a self,

@@ -87,8 +87,8 @@ impl UploadUrlClient {
     /// `profile_id`.
     ///
     /// The id must be a GUID in its 36-character hyphenated form, in either
-    /// case, as the document's `format: uuid` requires; anything else is
-    /// rejected before sending, because Graph answers it with 400. The GUID
+    /// case, as the document's `format: uuid` requires. Anything else is
+    /// rejected before sending, because Graph rejects it with 400. The GUID
     /// is sent in lower case.
     pub async fn upload_url(&self, profile_id: &str) -> Result<types::UploadUrlResponse, Error> {
         let id = parse_profile_id(profile_id)

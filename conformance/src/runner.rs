@@ -22,7 +22,7 @@ pub struct Check {
 /// An error scenario: the request and the status and Graph error code
 /// expected.
 pub struct Scenario {
-    /// What the scenario sends and expects, as the report names it.
+    /// The scenario's name in the report: what it sends and expects.
     pub name: &'static str,
     /// The request.
     pub request: Request,

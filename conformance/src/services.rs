@@ -75,7 +75,7 @@ pub fn prism(test: &str) -> Option<PathBuf> {
 /// The time Prism has to load the document and start listening.
 const PRISM_START_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// What Prism does with a violation of the document.
+/// Prism's handling of a violation of the document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PrismErrors {
     /// `--errors`: a violation replaces the response with Prism's own error

@@ -171,3 +171,31 @@ impl Target {
             .expect("the target's base URL and token are valid")
     }
 }
+
+/// Starts a server on a free loopback port that sends the same 200 to
+/// every request: `headers` (each line ending in CRLF) and the JSON `body`.
+/// Tests point the checks at it to show that they fail against a wrong
+/// server. Returns its base URL, `http://127.0.0.1:{port}/beta`.
+pub async fn start_canned_server(
+    headers: &'static str,
+    body: &'static str,
+) -> std::io::Result<String> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base_url = format!("http://{}/beta", listener.local_addr()?);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 8192];
+                let _ = stream.read(&mut buffer).await;
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{headers}\
+                     content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    Ok(base_url)
+}

@@ -188,8 +188,8 @@ async fn client_decodes_unauthorized() {
 }
 
 /// The document types `id` as `format: uuid`, so the client sends only
-/// hyphenated GUIDs; the server's 400 for other ids is held by the raw
-/// request tests.
+/// hyphenated GUIDs. The raw request tests check the server's 400 for other
+/// ids.
 #[tokio::test]
 async fn client_rejects_ids_that_are_not_guids() {
     let target = Target::from_env().await.unwrap();

@@ -1,7 +1,7 @@
-//! The mock and the document held by checkers nobody here wrote:
-//! Schemathesis generates requests from the document and checks every
-//! response, and Prism, as a validating proxy in front of the mock, checks
-//! the responses to every conformance scenario. Each also runs against a
+//! The mock and the document checked by two independent tools. Schemathesis
+//! generates requests from the document and checks every response. Prism,
+//! as a validating proxy in front of the mock, checks the responses to every
+//! conformance scenario. Each also runs against a
 //! deliberately wrong server, to show that it fails there.
 
 use std::path::{Path, PathBuf};
@@ -10,9 +10,7 @@ use std::time::Duration;
 use conformance::exchange::{fetch, Fetched, Request};
 use conformance::runner;
 use conformance::services::{self, PrismErrors, PrismProxy};
-use conformance::target::{profiles, Target};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use conformance::target::{profiles, start_canned_server, Target};
 
 /// How long Schemathesis may run: its bounded example count takes well
 /// under a minute here.
@@ -26,28 +24,11 @@ fn scratch(name: &str) -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join(name)
 }
 
-/// Starts a server that answers every request with 200 and a body that
-/// lacks `@odata.context` and the `request-id` header, so that it breaks
-/// the document; returns its base URL.
+/// Starts a server that sends 200 with a body that lacks `@odata.context`
+/// and without the `request-id` header, so that it breaks the document.
+/// Returns its base URL.
 async fn start_wrong_server() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base_url = format!("http://{}/beta", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buffer = [0u8; 8192];
-                let _ = stream.read(&mut buffer).await;
-                let body = r#"{"value":5}"#;
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
-                     content-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(response.as_bytes()).await;
-            });
-        }
-    });
-    base_url
+    start_canned_server("", r#"{"value":5}"#).await.unwrap()
 }
 
 /// Runs Schemathesis with the checked-in settings against `base_url` and
@@ -108,9 +89,9 @@ async fn schemathesis_fails_against_a_wrong_server() {
     assert!(output.contains("Response violates schema"), "{output}");
 }
 
-/// The violations Prism lists in `sl-violations` that concern the response;
-/// those about the request (a route outside the document, a missing
-/// credential) are the scenarios' point.
+/// Returns the violations in Prism's `sl-violations` header that concern the
+/// response. Those about the request (a route outside the document, a
+/// missing credential) are what some scenarios test, so they are left out.
 fn response_violations(fetched: &Fetched) -> Vec<serde_json::Value> {
     let Some(header) = fetched.headers.get("sl-violations") else {
         return Vec::new();
@@ -124,7 +105,7 @@ fn response_violations(fetched: &Fetched) -> Vec<serde_json::Value> {
 }
 
 /// Returns whether the body is one of Prism's own problem+json errors.
-fn answered_by_prism(fetched: &Fetched) -> bool {
+fn sent_by_prism(fetched: &Fetched) -> bool {
     serde_json::from_slice::<serde_json::Value>(&fetched.body)
         .ok()
         .and_then(|body| body["type"].as_str().map(str::to_string))
@@ -198,7 +179,7 @@ async fn prism_proxy_finds_no_violation_in_any_scenario() {
             }
         } else {
             let fetched = fetch(&strict, &scenario.request).await.unwrap();
-            if !answered_by_prism(&fetched) || fetched.status != scenario.status {
+            if !sent_by_prism(&fetched) || fetched.status != scenario.status {
                 failures.push(format!(
                     "{}: expected Prism's own {} for a request outside the document, got {} {}",
                     scenario.name,
@@ -225,7 +206,7 @@ async fn prism_proxy_reports_a_wrong_server() {
 
     let fetched = fetch(&strict, &request).await.unwrap();
     assert_eq!(fetched.status, 500, "{fetched:?}");
-    assert!(answered_by_prism(&fetched), "{fetched:?}");
+    assert!(sent_by_prism(&fetched), "{fetched:?}");
 
     let fetched = fetch(&reporting, &request).await.unwrap();
     assert_eq!(fetched.status, 200, "{fetched:?}");

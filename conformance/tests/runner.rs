@@ -5,9 +5,7 @@
 use std::process::Command;
 
 use conformance::runner::{render, run_all};
-use conformance::target::Target;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use conformance::target::{start_canned_server, Target};
 
 const COMMAND: &str = env!("CARGO_BIN_EXE_conformance");
 
@@ -58,23 +56,12 @@ async fn command_passes_against_the_mock() {
 async fn command_fails_with_diffs_against_a_wrong_server() {
     // A server that responds to every request with 200 and a body that is
     // neither the documented one nor Graph's error.
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base_url = format!("http://{}/beta", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buffer = [0u8; 8192];
-                let _ = stream.read(&mut buffer).await;
-                let body = r#"{"value":"https://example.invalid/c?sp=rw"}"#;
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nrequest-id: r1\r\n\
-                     client-request-id: r1\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(response.as_bytes()).await;
-            });
-        }
-    });
+    let base_url = start_canned_server(
+        "request-id: r1\r\nclient-request-id: r1\r\n",
+        r#"{"value":"https://example.invalid/c?sp=rw"}"#,
+    )
+    .await
+    .unwrap();
 
     let (code, stdout) = run_command(base_url, "any-token").await;
     assert_eq!(code, Some(1), "{stdout}");

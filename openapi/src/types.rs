@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ProfilePathParams {
     /// Key of the educationSynchronizationProfile: a GUID in its hyphenated
-    /// form, in either case. The server answers any other value with 400.
+    /// form, in either case. The server rejects any other value with 400.
     // The field stays a `String` so that the handler, not dropshot's
     // extractor, rejects a non-GUID, with Graph's error body; the document
     // still says `format: uuid`.
@@ -15,7 +15,7 @@ pub struct ProfilePathParams {
     pub id: String,
 }
 
-/// The profile id of the documentation page's example request.
+/// Returns the profile id of the documentation page's example request.
 fn documented_profile_id() -> &'static str {
     "86904b1e-c7d0-4ead-b13a-98f11fc400ee"
 }

@@ -197,6 +197,9 @@ pub fn refusal(
             Ok(response)
         }
         Err(unknown) => {
+            // NOTE: for an entity path such as `synchronizationProfiles('{id}')`
+            // with no function, the first segment the mock does not serve is
+            // the key, so the message names the key rather than the entity.
             let message = format!(
                 "Resource not found for the segment '{}'.",
                 quote(&unknown.segment)

@@ -350,7 +350,7 @@ fn check_lifetime(claims: &Claims, now: i64) -> Result<(), TokenError> {
     Ok(())
 }
 
-/// Why a header or payload part could not be read.
+/// The reason a header or payload part could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PartProblem {
     NotBase64,

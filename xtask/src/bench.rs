@@ -32,23 +32,34 @@ const TARGET_FIRST_200_MS: f64 = 10.0;
 const TARGET_PEAK_MIB: f64 = 16.0;
 
 /// Options of `cargo xtask bench`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct Options {
-    /// Seconds of each measured wrk run.
+    /// Seconds of each measured run (after 2 s of warm-up).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub seconds: u64,
-    /// Pairs of runs (mock, then reference).
-    pub rounds: usize,
+    /// Pairs of runs: mock, then reference.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub rounds: u64,
     /// wrk's open connections.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
     pub connections: u32,
-    /// wrk's threads.
+    /// wrk's threads, at most --connections.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub threads: u32,
-    /// Adds Prism 5.14.2 mocking the same document to each round.
+    /// Also measure Prism 5.14.2 mocking the same document.
+    #[arg(long)]
     pub with_prism: bool,
-    /// Adds the mock's dropshot server without the gate to each round.
+    /// Also measure the mock's dropshot server without the gate in front of
+    /// it, to show what the gate's hop costs.
+    #[arg(long)]
     pub breakdown: bool,
-    /// Measures 10, 10 000 and 1 000 000 profiles instead.
+    /// Measure 10, 10 000 and 1 000 000 profiles loaded from a file instead:
+    /// start-up, memory per profile and throughput.
+    #[arg(long, conflicts_with_all = ["with_prism", "breakdown", "rounds"])]
     pub growth: bool,
-    /// Extra flags for the mock, to compare settings.
+    /// A flag for the mock, to compare settings (repeatable), for example
+    /// --mock-flag=--log-level=warning.
+    #[arg(long = "mock-flag", value_name = "FLAG", allow_hyphen_values = true)]
     pub mock_flags: Vec<String>,
 }
 
@@ -295,10 +306,11 @@ fn measure_server(
     // Truncating the last run's log (tens of megabytes) took longer than
     // the start itself, so it is removed before the clock starts. The
     // previous server also gets a moment to finish exiting.
-    if let Server::Mock { log, .. } | Server::DropshotAlone { log, .. } = &server {
+    if let Some(log) = server.log() {
         let _ = std::fs::remove_file(log);
     }
     std::thread::sleep(Duration::from_millis(300));
+
     let started = Instant::now();
     let mut running = server.spawn(root, port)?;
     let first_200 = wait_for_200(&mut running, port, server.path(), token, started)
@@ -307,6 +319,7 @@ fn measure_server(
         Server::DropshotAlone { .. } => other_listening_port(running.pid(), port)?,
         _ => port,
     };
+
     let url = format!("http://127.0.0.1:{port}{}", server.path());
     wrk(&url, token, 2, options, script)?;
     let ticks_before = cpu_ticks(running.pid())?;
@@ -315,21 +328,21 @@ fn measure_server(
     let peak_kib = proc_status_kib(running.pid(), "VmHWM")?;
     let cpu_seconds = (ticks_after - ticks_before) as f64 / clock_ticks_per_second()?;
     drop(running);
-    Ok(Measurement {
+
+    let measurement = Measurement {
         cpu_us_per_request: cpu_seconds * 1e6 / result.requests.max(1) as f64,
         peak_mib: peak_kib as f64 / 1024.0,
         first_200_ms: first_200.as_secs_f64() * 1e3,
         ..result
-    })
-    .inspect(|measurement| {
-        eprintln!(
-            "  {}: {:.0} requests/s, p99 {:.2} ms, {} errors",
-            server.name(),
-            measurement.rps,
-            measurement.p99_ms,
-            measurement.errors
-        )
-    })
+    };
+    eprintln!(
+        "  {}: {:.0} requests/s, p99 {:.2} ms, {} errors",
+        server.name(),
+        measurement.rps,
+        measurement.p99_ms,
+        measurement.errors
+    );
+    Ok(measurement)
 }
 
 /// One round: the mock, the reference, and the optional other servers.
@@ -353,6 +366,7 @@ fn render(options: &Options, rows: &[Round]) -> String {
         text,
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     );
+
     for (index, (mock, reference, others)) in rows.iter().enumerate() {
         let ratio = format!("{:.2}", mock.rps / reference.rps);
         let mut line = |name: &str, m: &Measurement, ratio: &str| {
@@ -375,6 +389,7 @@ fn render(options: &Options, rows: &[Round]) -> String {
             line(name, other, &format!("{:.2}", other.rps / reference.rps));
         }
     }
+
     let ratios: Vec<f64> = rows.iter().map(|(m, r, _)| m.rps / r.rps).collect();
     let median_ratio = median(&ratios);
     let worst_p99 = rows.iter().map(|(m, _, _)| m.p99_ms).fold(0.0, f64::max);
@@ -385,6 +400,7 @@ fn render(options: &Options, rows: &[Round]) -> String {
         .fold(0.0, f64::max);
     let worst_peak = rows.iter().map(|(m, _, _)| m.peak_mib).fold(0.0, f64::max);
     let verdict = |met: bool| if met { "met" } else { "missed" };
+
     let _ = writeln!(text, "\n| target | measured (mock) | |");
     let _ = writeln!(text, "| --- | --- | --- |");
     let _ = writeln!(
@@ -456,6 +472,7 @@ fn growth(
             .with_context(|| start_failure("mock", Some(&work.join("mock-growth.log"))))?;
         let rss_kib = proc_status_kib(running.pid(), "VmRSS")?;
         drop(running);
+
         let count_text = count.to_string();
         let measured = measure_server(
             Server::Mock {
@@ -477,6 +494,7 @@ fn growth(
         );
         results.push((count, file_mib, first_200, rss_kib, measured));
     }
+
     let mut text = String::new();
     let _ = writeln!(
         text,
@@ -495,6 +513,7 @@ fn growth(
             m.errors
         );
     }
+
     let (small_count, _, small_start, small_rss, _) = &results[0];
     let (large_count, _, large_start, large_rss, _) = &results[results.len() - 1];
     let per_profile = (*large_rss as f64 - *small_rss as f64) * 1024.0
@@ -572,28 +591,20 @@ pub fn soak(minutes: u64, connections: u32) -> Result<ExitCode> {
     });
     let script = root.join("xtask/bench/mixed.lua");
     let mut command = Command::new("wrk");
-    stop_with_parent(&mut command);
-    let output = command
+    command
         .args(["-t", "2", "-c", &connections.to_string()])
         .args(["-d", &format!("{}s", duration.as_secs()), "--latency", "-s"])
         .arg(&script)
         .arg(format!("http://127.0.0.1:{port}"))
         .arg("--")
-        .arg(&token)
-        .output()
-        .context("failed to run wrk")?;
+        .arg(&token);
+    let stdout = run_wrk(command);
     let samples = sampler
         .join()
         .map_err(|_| anyhow::anyhow!("the memory sampler panicked"))??;
     let peak_kib = proc_status_kib(pid, "VmHWM")?;
     drop(running);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        bail!(
-            "wrk failed: {stdout}{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+    let stdout = stdout?;
     let result = parse_wrk(&stdout)?;
     let mut statuses = Vec::new();
     for line in stdout.lines() {
@@ -703,7 +714,6 @@ fn wrk(
     script: Option<(&Path, &str)>,
 ) -> Result<Measurement> {
     let mut command = Command::new("wrk");
-    stop_with_parent(&mut command);
     command
         .args(["-t", &options.threads.to_string()])
         .args(["-c", &options.connections.to_string()])
@@ -716,15 +726,7 @@ fn wrk(
     if let Some((_, argument)) = script {
         command.args(["--", argument]);
     }
-    let output = command.output().context("failed to run wrk")?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        bail!(
-            "wrk failed: {stdout}{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let result = parse_wrk(&stdout)?;
+    let result = parse_wrk(&run_wrk(command)?)?;
     Ok(Measurement {
         requests: result.requests,
         rps: result.rps,
@@ -733,6 +735,20 @@ fn wrk(
         errors: result.non_2xx + result.socket_errors,
         ..Measurement::default()
     })
+}
+
+/// Runs a wrk command, stopped with the bench, and returns its report.
+fn run_wrk(mut command: Command) -> Result<String> {
+    stop_with_parent(&mut command);
+    let output = command.output().context("failed to run wrk")?;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    if !output.status.success() {
+        bail!(
+            "wrk failed: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(stdout)
 }
 
 /// Parses wrk's report with `--latency`.
@@ -878,6 +894,7 @@ fn capture_response(
     .spawn(root, port)?;
     wait_for_200(&mut running, port, READY_PATH, token, Instant::now())
         .with_context(|| start_failure("mock", Some(&work.join("mock-capture.log"))))?;
+
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     write!(
         stream,
@@ -886,6 +903,7 @@ fn capture_response(
     let mut raw = String::new();
     stream.read_to_string(&mut raw)?;
     drop(running);
+
     let (head, body) = raw
         .split_once("\r\n\r\n")
         .context("the mock's response has no end of headers")?;
@@ -905,6 +923,7 @@ fn capture_response(
     }
     file.push('\n');
     file.push_str(body);
+
     let path = work.join("reference-response.txt");
     std::fs::write(&path, file)?;
     Ok(path)

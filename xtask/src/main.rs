@@ -54,35 +54,7 @@ enum Task {
     /// Measure the mock in release mode under wrk against a minimal hyper
     /// server that sends the same bytes, in alternating runs, and print the
     /// table with ratios (installs wrk with apt-get when missing).
-    Bench {
-        /// Seconds of each measured run (after 2 s of warm-up).
-        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
-        seconds: u64,
-        /// Pairs of runs: mock, then reference.
-        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
-        rounds: u64,
-        /// wrk's open connections.
-        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
-        connections: u32,
-        /// wrk's threads, at most --connections.
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
-        threads: u32,
-        /// Also measure Prism 5.14.2 mocking the same document.
-        #[arg(long)]
-        with_prism: bool,
-        /// Also measure the mock's dropshot server without the gate in
-        /// front of it, to show what the gate's hop costs.
-        #[arg(long)]
-        breakdown: bool,
-        /// Measure 10, 10 000 and 1 000 000 profiles loaded from a file
-        /// instead: start-up, memory per profile and throughput.
-        #[arg(long, conflicts_with_all = ["with_prism", "breakdown", "rounds"])]
-        growth: bool,
-        /// A flag for the mock, to compare settings (repeatable), for
-        /// example --mock-flag=--log-level=warning.
-        #[arg(long = "mock-flag", value_name = "FLAG", allow_hyphen_values = true)]
-        mock_flags: Vec<String>,
-    },
+    Bench(bench::Options),
     /// Send mixed traffic (200, 401, 404, 409) to the mock in release mode
     /// and check the statuses and that resident memory stays within 10% of
     /// its value after warm-up.
@@ -119,25 +91,7 @@ fn main() -> std::process::ExitCode {
             format,
         } => schema_diff_command(base, old, new, format),
         Task::Fuzz { seconds, target } => fuzz::run(seconds, target.as_deref()),
-        Task::Bench {
-            seconds,
-            rounds,
-            connections,
-            threads,
-            with_prism,
-            breakdown,
-            growth,
-            mock_flags,
-        } => bench::run(&bench::Options {
-            seconds,
-            rounds: rounds as usize,
-            connections,
-            threads,
-            with_prism,
-            breakdown,
-            growth,
-            mock_flags,
-        }),
+        Task::Bench(options) => bench::run(&options),
         Task::Soak {
             minutes,
             connections,
